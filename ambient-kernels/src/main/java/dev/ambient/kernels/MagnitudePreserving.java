@@ -1,0 +1,96 @@
+package dev.ambient.kernels;
+
+/**
+ * EDM2's magnitude-preserving elementwise ops and their gradients (Karras et al. 2024):
+ * <ul>
+ *   <li>{@code mp_silu(x) = silu(x) / 0.596}, where 0.596 is the RMS of silu over N(0, 1);</li>
+ *   <li>{@code mp_sum(a, b, t) = ((1 - t) a + t b) / sqrt((1 - t)^2 + t^2)}.</li>
+ * </ul>
+ * The output may be the input itself (in place); partial overlaps are refused.
+ */
+public final class MagnitudePreserving {
+
+    private MagnitudePreserving() {}
+
+    /** {@code y = mp_silu(x)}; modifies and returns y. */
+    public static Tensor silu(Tensor x, Tensor y) {
+        String f = "ambient_mp_silu_forward";
+        Device device = Checks.sameDevice(f, "x", x, "y", y);
+        Checks.sameShape(f, "x", x, "y", y);
+        Checks.identicalOrDistinct(f, "x", x, "y", y);
+        device.activate();
+        device.backend().check(device.backend().api.ambient_mp_silu_forward(x.size(), x.segment(), y.segment()),
+                f, Checks.shapes("x", x, "y", y));
+        return y;
+    }
+
+    /** {@code mp_silu(x)} into a new tensor. */
+    public static Tensor silu(Tensor x) {
+        return intoNew(x, y -> silu(x, y));
+    }
+
+    /** {@code dx = dy * d mp_silu / dx at x}; modifies and returns dx (which may be dy). */
+    public static Tensor siluBackward(Tensor x, Tensor dy, Tensor dx) {
+        String f = "ambient_mp_silu_backward";
+        Device device = Checks.sameDevice(f, "x", x, "dy", dy, "dx", dx);
+        Checks.sameShape(f, "x", x, "dy", dy);
+        Checks.sameShape(f, "x", x, "dx", dx);
+        Checks.identicalOrDistinct(f, "dy", dy, "dx", dx);
+        Checks.identicalOrDistinct(f, "x", x, "dx", dx);
+        device.activate();
+        device.backend().check(device.backend().api.ambient_mp_silu_backward(x.size(), x.segment(), dy.segment(),
+                dx.segment()), f, Checks.shapes("x", x, "dy", dy, "dx", dx));
+        return dx;
+    }
+
+    /** {@code y = mp_sum(a, b, t)}; modifies and returns y (which may be a or b). */
+    public static Tensor sum(Tensor a, Tensor b, float t, Tensor y) {
+        String f = "ambient_mp_sum_forward";
+        Device device = Checks.sameDevice(f, "a", a, "b", b, "y", y);
+        Checks.sameShape(f, "a", a, "b", b);
+        Checks.sameShape(f, "a", a, "y", y);
+        Checks.finite(f, "t", t);
+        Checks.identicalOrDistinct(f, "a", a, "y", y);
+        Checks.identicalOrDistinct(f, "b", b, "y", y);
+        device.activate();
+        device.backend().check(device.backend().api.ambient_mp_sum_forward(a.size(), a.segment(), b.segment(), t,
+                y.segment()), f, Checks.shapes("a", a, "b", b, "y", y) + ", t " + t);
+        return y;
+    }
+
+    /** {@code mp_sum(a, b, t)} into a new tensor. */
+    public static Tensor sum(Tensor a, Tensor b, float t) {
+        return intoNew(a, y -> sum(a, b, t, y));
+    }
+
+    /**
+     * Gradients of mp_sum: {@code da = dy (1 - t) / s}, {@code db = dy t / s}; modifies da and
+     * db (either may be dy; they must not overlap each other).
+     */
+    public static void sumBackward(Tensor dy, float t, Tensor da, Tensor db) {
+        String f = "ambient_mp_sum_backward";
+        Device device = Checks.sameDevice(f, "dy", dy, "da", da, "db", db);
+        Checks.sameShape(f, "dy", dy, "da", da);
+        Checks.sameShape(f, "dy", dy, "db", db);
+        Checks.finite(f, "t", t);
+        Checks.distinct(f, "da", da, "db", db);
+        Checks.identicalOrDistinct(f, "dy", dy, "da", da);
+        Checks.identicalOrDistinct(f, "dy", dy, "db", db);
+        device.activate();
+        device.backend().check(device.backend().api.ambient_mp_sum_backward(dy.size(), dy.segment(), t, da.segment(),
+                db.segment()), f, Checks.shapes("dy", dy, "da", da, "db", db) + ", t " + t);
+    }
+
+    /** Allocates an output shaped like {@code like}, fills it, and frees it if filling fails. */
+    static Tensor intoNew(Tensor like, java.util.function.Consumer<Tensor> fill) {
+        if (like == null) throw new IllegalArgumentException("input tensor is null");
+        Tensor out = Tensor.allocate(like.device(), like.shape());
+        try {
+            fill.accept(out);
+            return out;
+        } catch (RuntimeException e) {
+            out.close();
+            throw e;
+        }
+    }
+}

@@ -1,0 +1,176 @@
+package dev.ambient.benchmarks;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.ambient.kernels.Device;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import org.openjdk.jmh.results.RunResult;
+import org.openjdk.jmh.runner.Runner;
+import org.openjdk.jmh.runner.RunnerException;
+import org.openjdk.jmh.runner.options.OptionsBuilder;
+import org.openjdk.jmh.runner.options.TimeValue;
+import org.openjdk.jmh.runner.options.VerboseMode;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code ./ambient bench}: the machine's ceilings and the kernel benchmarks, as a table and JSON. */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = "Measure the machine's ceilings and the kernels' speed.",
+        subcommands = {BenchMain.Peak.class, BenchMain.Kernels.class})
+public final class BenchMain implements Runnable {
+
+    static final String NATIVE_ACCESS = "--enable-native-access=ALL-UNNAMED";
+
+    public static void main(String[] args) {
+        System.exit(new CommandLine(new BenchMain()).execute(args));
+    }
+
+    @Override
+    public void run() {
+        new CommandLine(this).usage(System.out);
+    }
+
+    /** The FMA peak and memory bandwidth of a device, the denominators of peak_fraction. */
+    record Ceilings(Device device, double gflops, double gbPerS) {
+        static Ceilings measure(Device device, double seconds) {
+            double gflops = device.measureFmaPeak(seconds);
+            double gbs = device.measureMemoryBandwidth(1L << 30, seconds);
+            return new Ceilings(device, gflops, gbs);
+        }
+
+        Map<String, Object> toJson() {
+            Map<String, Object> json = new LinkedHashMap<>();
+            json.put("backend", device.kind().name().toLowerCase());
+            json.put("device", device.name());
+            json.put("threads", device.threads());
+            json.put("fma_peak_gflops", round(gflops));
+            json.put("memory_bandwidth_gbs", round(gbPerS));
+            return json;
+        }
+    }
+
+    @Command(name = "peak", mixinStandardHelpOptions = true,
+            description = "Measure the float32 FMA peak (GFLOP/s, all cores) and the memory bandwidth (GB/s).")
+    static final class Peak implements Callable<Integer> {
+        @Option(names = "--json", paramLabel = "FILE", description = "Also write the result as JSON.")
+        Path json;
+
+        @Option(names = "--seconds", defaultValue = "2", description = "Time per measurement (default ${DEFAULT-VALUE}).")
+        double seconds;
+
+        @Option(names = "--device", defaultValue = "auto", description = "auto, cpu, cuda or cuda:N.")
+        String device;
+
+        @Override
+        public Integer call() throws IOException {
+            Ceilings c = Ceilings.measure(BenchDevices.resolve(device), seconds);
+            System.out.printf("device      %s%n", c.device());
+            System.out.printf("FMA peak    %.1f GFLOP/s (float32, %d threads)%n", c.gflops(), c.device().threads());
+            System.out.printf("bandwidth   %.1f GB/s (copy, read + write)%n", c.gbPerS());
+            if (json != null) writeJson(json, c.toJson());
+            return 0;
+        }
+    }
+
+    @Command(name = "kernels", mixinStandardHelpOptions = true,
+            description = "Run the JMH kernel benchmarks and report each case's time and fraction of the machine's peak.")
+    static final class Kernels implements Callable<Integer> {
+        @Option(names = "--json", paramLabel = "FILE", description = "Write the cases as a JSON array.")
+        Path json;
+
+        @Option(names = "--device", defaultValue = "auto", description = "auto, cpu, cuda or cuda:N.")
+        String device;
+
+        @Option(names = "--quick", description = "One short measurement per case (a smoke run, noisier).")
+        boolean quick;
+
+        @Override
+        public Integer call() throws IOException, RunnerException {
+            Device d = BenchDevices.resolve(device);
+            System.out.println("Measuring the ceilings of " + d + " ...");
+            Ceilings ceilings = Ceilings.measure(d, quick ? 0.5 : 2);
+            System.out.printf("FMA peak %.1f GFLOP/s, bandwidth %.1f GB/s%n", ceilings.gflops(), ceilings.gbPerS());
+            var options = new OptionsBuilder()
+                    .include(GemmBenchmark.class.getName())
+                    .include(ElementwiseBenchmark.class.getName())
+                    .param("device", device)
+                    .forks(1)
+                    .jvmArgsAppend(NATIVE_ACCESS)
+                    .warmupIterations(quick ? 1 : 2)
+                    .warmupTime(TimeValue.seconds(1))
+                    .measurementIterations(quick ? 2 : 5)
+                    .measurementTime(TimeValue.seconds(1))
+                    .verbosity(VerboseMode.SILENT)
+                    .build();
+            Collection<RunResult> results = new Runner(options).run();
+            List<Map<String, Object>> cases = new ArrayList<>();
+            for (RunResult r : results) cases.add(describe(r, ceilings));
+            printTable(d, ceilings, cases);
+            if (json != null) writeJson(json, cases);
+            return 0;
+        }
+    }
+
+    /** One JSON object per case: op, shape, backend, ms, gflops or gbs, and peak_fraction. */
+    static Map<String, Object> describe(RunResult r, Ceilings ceilings) {
+        String benchmark = r.getParams().getBenchmark();
+        double ms = r.getPrimaryResult().getScore();
+        Map<String, Object> c = new LinkedHashMap<>();
+        c.put("backend", ceilings.device().kind().name().toLowerCase());
+        if (benchmark.contains("GemmBenchmark")) {
+            long n = Long.parseLong(r.getParams().getParam("size"));
+            double gflops = 2.0 * n * n * n / (ms * 1e6);
+            c.put("op", "gemm");
+            c.put("shape", n + "x" + n + "x" + n);
+            c.put("ms", round(ms));
+            c.put("gflops", round(gflops));
+            c.put("peak_fraction", round(gflops / ceilings.gflops()));
+        } else {
+            String op = r.getParams().getParam("op");
+            long[] s = ElementwiseBenchmark.SHAPE;
+            double gbs = ElementwiseBenchmark.bytesMoved(op, s[0] * s[1] * s[2] * s[3]) / (ms * 1e6);
+            c.put("op", op);
+            c.put("shape", s[0] + "x" + s[1] + "x" + s[2] + "x" + s[3]);
+            c.put("ms", round(ms));
+            c.put("gbs", round(gbs));
+            c.put("peak_fraction", round(gbs / ceilings.gbPerS()));
+        }
+        c.put("ms_error", round(r.getPrimaryResult().getScoreError()));
+        c.put("device", ceilings.device().name());
+        return c;
+    }
+
+    static void printTable(Device d, Ceilings ceilings, List<Map<String, Object>> cases) {
+        System.out.printf("%nKernels on %s (FMA peak %.1f GFLOP/s, bandwidth %.1f GB/s)%n", d, ceilings.gflops(), ceilings.gbPerS());
+        System.out.printf("%-22s %-16s %10s %14s %8s%n", "op", "shape", "ms", "rate", "of peak");
+        for (Map<String, Object> c : cases) {
+            String rate = c.containsKey("gflops") ? c.get("gflops") + " GFLOP/s" : c.get("gbs") + " GB/s";
+            System.out.printf("%-22s %-16s %10s %14s %7.0f%%%n", c.get("op"), c.get("shape"), c.get("ms"), rate,
+                    100 * ((Number) c.get("peak_fraction")).doubleValue());
+        }
+    }
+
+    /** Writes JSON through a temporary file and a rename, so a reader never sees half a file. */
+    static void writeJson(Path file, Object value) throws IOException {
+        Path parent = file.toAbsolutePath().getParent();
+        Files.createDirectories(parent);
+        Path tmp = Files.createTempFile(parent, file.getFileName().toString(), ".tmp");
+        new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(tmp.toFile(), value);
+        Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        System.out.println("wrote " + file);
+    }
+
+    static double round(double v) {
+        return Math.round(v * 1e4) / 1e4;
+    }
+}

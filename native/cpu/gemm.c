@@ -1,0 +1,337 @@
+/*
+ * ambient_gemm: for each b in [0, batch), C_b = alpha * op(A_b) * op(B_b) + beta * C_b,
+ * row-major float32, op() an optional transpose (see ambient.h).
+ *
+ * GotoBLAS/BLIS layering, with the register tile (mr x nr) and the blocking (mc, kc, nc)
+ * taken from the micro-kernel table dispatch.c chose for this processor:
+ *   for jc over n in steps of nc:            a kc x nc panel of op(B) ...
+ *     for pc over k in steps of kc:          ... packed once per step, shared by the team (L3)
+ *       for ic over this thread's rows:      an mc x kc block of op(A), packed per thread (L2)
+ *         for jr over this thread's columns: a kc x nr sliver of packed B (L1 / L2)
+ *           for ir over the block's rows:    gemm_tile: C[mr x nr] += A sliver * B sliver
+ * Packing reads op(A) and op(B) in whatever layout they have (which absorbs the transposes)
+ * and writes k-major slivers, zero-padded to whole tiles so the micro-kernel never branches
+ * inside its k loop; the kernel clips its tile to C at the edges. The first kc step applies
+ * the caller's beta (beta == 0: C is never read), later ones accumulate (beta = 1).
+ *
+ * Threads split each C panel into a grid of row x column tile ranges (rows first, so A is
+ * packed only once). A batch of small matrices is instead spread one matrix per thread.
+ */
+#include "internal.h"
+#include "kernels.h"
+
+#include <stdlib.h>
+
+/* One matrix of the batch. */
+typedef struct {
+    int trans_a, trans_b;
+    int64_t m, n, k;
+    float alpha, beta;
+    const float *a;
+    int64_t lda;
+    const float *b;
+    int64_t ldb;
+    float *c;
+    int64_t ldc;
+} gemm_problem;
+
+static int64_t min64(int64_t x, int64_t y) { return x < y ? x : y; }
+static int64_t ceil_div(int64_t x, int64_t y) { return (x + y - 1) / y; }
+static int64_t round_up(int64_t x, int64_t y) { return ceil_div(x, y) * y; }
+
+/* ---- Packing ------------------------------------------------------------------------- */
+
+/* The copies below read a few hundred bytes from each of many rows, a pattern the hardware
+ * prefetchers follow poorly when the matrix comes from memory: ask for the row that is
+ * PREFETCH_ROWS ahead while copying this one. */
+#define PREFETCH_ROWS 16
+
+static void prefetch_range(const float *p, int64_t count) {
+    for (int64_t i = 0; i < count; i += 16) __builtin_prefetch(p + i);
+    __builtin_prefetch(p + count - 1);
+}
+
+/* Rows [i0, i0 + mc) and columns [p0, p0 + kc) of op(A) into mr-row slivers, each kc x mr
+ * stored k-major (dst[p * mr + r]), rows past mc zero. */
+static void pack_a(const gemm_problem *g, const ambient_cpu_kernels *kern, int64_t i0, int64_t mc,
+                   int64_t p0, int64_t kc, float *restrict dst) {
+    const int mr = kern->mr;
+    if (!g->trans_a) {
+        /* A is m x k: each sliver is a transposed block of A. */
+        for (int64_t ir = 0; ir < mc; ir += mr)
+            kern->pack_transposed(kc, (int)min64(mr, mc - ir), mr, g->a + (i0 + ir) * g->lda + p0,
+                                  g->lda, dst + ir * kc);
+        return;
+    }
+    /* A is k x m: row p of A holds k step p of every sliver; reading A row by row keeps the
+     * loads sequential when A comes from memory. */
+    for (int64_t p = 0; p < kc; p++) {
+        const float *src = g->a + (p0 + p) * g->lda + i0;
+        if (p + PREFETCH_ROWS < kc) prefetch_range(src + PREFETCH_ROWS * g->lda, mc);
+        for (int64_t ir = 0; ir < mc; ir += mr) {
+            int rows = (int)min64(mr, mc - ir);
+            float *out = dst + ir * kc + p * mr;
+            for (int r = 0; r < rows; r++) out[r] = src[ir + r];
+            for (int r = rows; r < mr; r++) out[r] = 0.0f;
+        }
+    }
+}
+
+/* Columns [j0, j1) and rows [p0, p0 + kc) of op(B) into nr-column slivers, each kc x nr
+ * stored k-major (dst[p * nr + j]), columns past j1 zero. j0 is a multiple of nr from the
+ * panel's start; dst points at j0's sliver. */
+static void pack_b(const gemm_problem *g, const ambient_cpu_kernels *kern, int64_t j0, int64_t j1,
+                   int64_t p0, int64_t kc, float *restrict dst) {
+    const int nr = kern->nr;
+    if (g->trans_b) {
+        /* B is n x k: each sliver is a transposed block of B. */
+        for (int64_t j = j0; j < j1; j += nr)
+            kern->pack_transposed(kc, (int)min64(nr, j1 - j), nr, g->b + j * g->ldb + p0, g->ldb,
+                                  dst + (j - j0) * kc);
+        return;
+    }
+    /* B is k x n: row p of B holds k step p of every sliver; read it row by row. */
+    for (int64_t p = 0; p < kc; p++) {
+        const float *src = g->b + (p0 + p) * g->ldb;
+        if (p + PREFETCH_ROWS < kc) prefetch_range(src + PREFETCH_ROWS * g->ldb + j0, j1 - j0);
+        for (int64_t j = j0; j < j1; j += nr) {
+            int cols = (int)min64(nr, j1 - j);
+            float *out = dst + (j - j0) * kc + p * nr;
+            for (int c = 0; c < cols; c++) out[c] = src[j + c];
+            for (int c = cols; c < nr; c++) out[c] = 0.0f;
+        }
+    }
+}
+
+/* ---- The blocked product ---------------------------------------------------------------- */
+
+/* Splits `threads` into a tr x tc grid over row_tiles x col_tiles register tiles that
+ * minimises the largest share; ties go to more row groups, which pack less of A twice. */
+static void split_team(int threads, int64_t row_tiles, int64_t col_tiles, int *tr, int *tc) {
+    int64_t best = -1;
+    for (int r = threads; r >= 1; r--) {
+        if (threads % r) continue;
+        int64_t share = ceil_div(row_tiles, r) * ceil_div(col_tiles, threads / r);
+        if (best < 0 || share < best) {
+            best = share;
+            *tr = r;
+            *tc = threads / r;
+        }
+    }
+}
+
+static void team_barrier(int threads) {
+    if (threads > 1) {
+#pragma omp barrier
+    }
+}
+
+/* One matrix, computed by thread `tid` of a team of `threads` that all call this with the
+ * same arguments (threads == 1: no synchronisation). b_pack is the team's shared kc x nc
+ * buffer, a_pack this thread's mc x kc buffer. */
+static void gemm_run(const gemm_problem *g, const ambient_cpu_kernels *kern, float *b_pack,
+                     float *a_pack, int tid, int threads) {
+    const int mr = kern->mr, nr = kern->nr;
+    const int64_t row_tiles = ceil_div(g->m, mr), block_tiles = kern->mc / mr;
+
+    for (int64_t jc = 0; jc < g->n; jc += kern->nc) {
+        int64_t nc = min64(kern->nc, g->n - jc), col_tiles = ceil_div(nc, nr);
+        int tr = 1, tc = 1;
+        split_team(threads, row_tiles, col_tiles, &tr, &tc);
+        int row_group = tid / tc, col_group = tid % tc;
+        int64_t row_begin = row_tiles * row_group / tr, row_end = row_tiles * (row_group + 1) / tr;
+        int64_t col_begin = col_tiles * col_group / tc, col_end = col_tiles * (col_group + 1) / tc;
+        /* Equal blocks of at most mc rows, so that no block is a sliver. */
+        int64_t blocks = ceil_div(row_end - row_begin, block_tiles);
+        int64_t tiles_per_block = blocks ? ceil_div(row_end - row_begin, blocks) : 1;
+
+        for (int64_t pc = 0; pc < g->k; pc += kern->kc) {
+            int64_t kc = min64(kern->kc, g->k - pc);
+            float beta = pc == 0 ? g->beta : 1.0f;
+
+            /* Every thread packs its share of the panel's B slivers, then waits for the rest. */
+            int64_t s0 = col_tiles * tid / threads, s1 = col_tiles * (tid + 1) / threads;
+            if (s1 > s0)
+                pack_b(g, kern, jc + s0 * nr, min64(jc + s1 * nr, jc + nc), pc, kc, b_pack + s0 * nr * kc);
+            team_barrier(threads);
+
+            for (int64_t t0 = row_begin; t0 < row_end; t0 += tiles_per_block) {
+                int64_t t1 = min64(t0 + tiles_per_block, row_end);
+                int64_t i0 = t0 * mr;
+                pack_a(g, kern, i0, min64(t1 * mr, g->m) - i0, pc, kc, a_pack);
+                for (int64_t jt = col_begin; jt < col_end; jt++) {
+                    int64_t j = jc + jt * nr;
+                    int cols = (int)min64(nr, g->n - j);
+                    const float *b_sliver = b_pack + jt * nr * kc;
+                    for (int64_t it = t0; it < t1; it++) {
+                        int64_t i = it * mr;
+                        kern->gemm_tile(kc, a_pack + (it - t0) * mr * kc, b_sliver, g->alpha, beta,
+                                        g->c + i * g->ldc + j, g->ldc, (int)min64(mr, g->m - i), cols);
+                    }
+                }
+            }
+            /* The next step repacks b_pack: everyone must be done reading it. */
+            team_barrier(threads);
+        }
+    }
+}
+
+/* ---- Packing workspace -------------------------------------------------------------------- */
+
+/* One 64-byte aligned block is kept between calls so that the hot path does not allocate
+ * (and fault in fresh pages) every time; concurrent calls simply allocate their own. Its
+ * first 64 bytes hold its capacity in floats. Blocks above WORKSPACE_KEEP_BYTES are freed. */
+#define WORKSPACE_HEADER_FLOATS 16
+#define WORKSPACE_KEEP_BYTES (INT64_C(256) << 20)
+static void *workspace_cache;
+
+static float *workspace_take(int64_t floats) {
+    void *p = __atomic_exchange_n(&workspace_cache, NULL, __ATOMIC_ACQ_REL);
+    if (p != NULL && *(int64_t *)p >= floats) return (float *)p + WORKSPACE_HEADER_FLOATS;
+    free(p);
+    int64_t bytes = round_up((floats + WORKSPACE_HEADER_FLOATS) * (int64_t)sizeof(float), 64);
+    p = aligned_alloc(64, (size_t)bytes);
+    if (p == NULL) return NULL;
+    *(int64_t *)p = floats;
+    return (float *)p + WORKSPACE_HEADER_FLOATS;
+}
+
+static void workspace_give(float *workspace) {
+    void *p = workspace - WORKSPACE_HEADER_FLOATS;
+    if (*(int64_t *)p * (int64_t)sizeof(float) > WORKSPACE_KEEP_BYTES) {
+        free(p);
+        return;
+    }
+    free(__atomic_exchange_n(&workspace_cache, p, __ATOMIC_ACQ_REL));
+}
+
+/* ---- Entry point ------------------------------------------------------------------------------ */
+
+/* Elements from the first to the last one of `batch` rows x cols matrices with row stride ld
+ * and matrix stride stride; 0 when empty, -1 past AMBIENT_MAX_COUNT (or int64 overflow). */
+static int64_t span(int64_t batch, int64_t rows, int64_t cols, int64_t ld, int64_t stride) {
+    if (batch == 0 || rows == 0 || cols == 0) return 0;
+    int64_t x, y, s;
+    if (__builtin_mul_overflow(batch - 1, stride, &x) || __builtin_mul_overflow(rows - 1, ld, &y) ||
+        __builtin_add_overflow(x, y, &s) || __builtin_add_overflow(s, cols, &s) || s > AMBIENT_MAX_COUNT)
+        return -1;
+    return s;
+}
+
+/* Below this many multiply-adds per thread a thread team costs more than it saves. */
+#define WORK_PER_THREAD (INT64_C(1) << 17)
+/* A batch of matrices up to this many multiply-adds each goes one matrix per thread. */
+#define SMALL_MATRIX_WORK (INT64_C(1) << 22)
+
+int ambient_gemm(int32_t transpose_a, int32_t transpose_b, int64_t batch, int64_t m, int64_t n,
+                 int64_t k, float alpha, const float *a, int64_t lda, int64_t stride_a,
+                 const float *b, int64_t ldb, int64_t stride_b, float beta, float *c, int64_t ldc,
+                 int64_t stride_c) {
+    ambient_clear_error();
+    AMBIENT_REQUIRE_COUNT(batch);
+    AMBIENT_REQUIRE_COUNT(m);
+    AMBIENT_REQUIRE_COUNT(n);
+    AMBIENT_REQUIRE_COUNT(k);
+    /* Stored shapes: A is a_rows x a_cols, B is b_rows x b_cols. */
+    int64_t a_rows = transpose_a ? k : m, a_cols = transpose_a ? m : k;
+    int64_t b_rows = transpose_b ? n : k, b_cols = transpose_b ? k : n;
+    AMBIENT_REQUIRE(lda >= a_cols, "%s: lda = %lld is less than %s = %lld (A is %s)", __func__,
+                    (long long)lda, transpose_a ? "m" : "k", (long long)a_cols,
+                    transpose_a ? "k x m, transposed" : "m x k");
+    AMBIENT_REQUIRE(ldb >= b_cols, "%s: ldb = %lld is less than %s = %lld (B is %s)", __func__,
+                    (long long)ldb, transpose_b ? "k" : "n", (long long)b_cols,
+                    transpose_b ? "n x k, transposed" : "k x n");
+    AMBIENT_REQUIRE(ldc >= n, "%s: ldc = %lld is less than n = %lld", __func__, (long long)ldc,
+                    (long long)n);
+    AMBIENT_REQUIRE(stride_a >= 0, "%s: stride_a = %lld is negative", __func__, (long long)stride_a);
+    AMBIENT_REQUIRE(stride_b >= 0, "%s: stride_b = %lld is negative", __func__, (long long)stride_b);
+    AMBIENT_REQUIRE(stride_c >= 0, "%s: stride_c = %lld is negative", __func__, (long long)stride_c);
+    if (batch == 0 || m == 0 || n == 0) return AMBIENT_STATUS_OK;
+
+    AMBIENT_REQUIRE_POINTER(c);
+    int64_t c_span = span(batch, m, n, ldc, stride_c);
+    AMBIENT_REQUIRE(c_span >= 0, "%s: C spans more than 2^58 elements (batch = %lld, m = %lld, ldc = %lld, stride_c = %lld)",
+                    __func__, (long long)batch, (long long)m, (long long)ldc, (long long)stride_c);
+    /* Matrices of C written in parallel must not share elements. */
+    AMBIENT_REQUIRE(batch == 1 || stride_c >= span(1, m, n, ldc, 0),
+                    "%s: stride_c = %lld is less than one m x n matrix of C (%lld elements with ldc = %lld), so the batch overlaps itself",
+                    __func__, (long long)stride_c, (long long)span(1, m, n, ldc, 0), (long long)ldc);
+    if (k > 0) {
+        AMBIENT_REQUIRE_POINTER(a);
+        AMBIENT_REQUIRE_POINTER(b);
+        int64_t a_span = span(batch, a_rows, a_cols, lda, stride_a);
+        int64_t b_span = span(batch, b_rows, b_cols, ldb, stride_b);
+        AMBIENT_REQUIRE(a_span >= 0, "%s: A spans more than 2^58 elements (batch = %lld, lda = %lld, stride_a = %lld)",
+                        __func__, (long long)batch, (long long)lda, (long long)stride_a);
+        AMBIENT_REQUIRE(b_span >= 0, "%s: B spans more than 2^58 elements (batch = %lld, ldb = %lld, stride_b = %lld)",
+                        __func__, (long long)batch, (long long)ldb, (long long)stride_b);
+        int64_t f = (int64_t)sizeof(float);
+        AMBIENT_REQUIRE(!ambient_overlaps(c, c_span * f, a, a_span * f),
+                        "%s: c = %p overlaps a = %p (C spans %lld elements, A %lld)", __func__,
+                        (void *)c, (const void *)a, (long long)c_span, (long long)a_span);
+        AMBIENT_REQUIRE(!ambient_overlaps(c, c_span * f, b, b_span * f),
+                        "%s: c = %p overlaps b = %p (C spans %lld elements, B %lld)", __func__,
+                        (void *)c, (const void *)b, (long long)c_span, (long long)b_span);
+    }
+
+    if (k == 0) {
+        /* No products: C = beta * C, and beta == 0 must not read C. */
+        for (int64_t e = 0; e < batch; e++)
+            for (int64_t i = 0; i < m; i++) {
+                float *row = c + e * stride_c + i * ldc;
+                for (int64_t j = 0; j < n; j++) row[j] = beta == 0.0f ? 0.0f : beta * row[j];
+            }
+        return AMBIENT_STATUS_OK;
+    }
+
+    const ambient_cpu_kernels *kern = ambient_cpu_kernels_get();
+    /* In double: m * n * k can pass 2^63 even when every matrix is addressable. */
+    double work = (double)m * (double)n * (double)k;
+    int threads = ambient_cpu_threads();
+    if ((double)batch * work < (double)threads * (double)WORK_PER_THREAD)
+        threads = (int)((double)batch * work / (double)WORK_PER_THREAD) + 1;
+    if (threads < 1) threads = 1;
+    int one_per_thread = threads > 1 && batch > 1 && work <= (double)SMALL_MATRIX_WORK;
+
+    /* Buffer sizes for this problem (not more than the blocking needs). */
+    int64_t kc = min64(kern->kc, k);
+    int64_t a_floats = round_up(min64(kern->mc, round_up(m, kern->mr)) * kc, 16);
+    int64_t b_floats = round_up(min64(kern->nc, round_up(n, kern->nr)) * kc, 16);
+    int64_t total = one_per_thread ? threads * (a_floats + b_floats) : b_floats + threads * a_floats;
+    float *workspace = workspace_take(total);
+    if (workspace == NULL)
+        return ambient_fail(AMBIENT_STATUS_OUT_OF_MEMORY, "%s: cannot allocate %lld bytes of packing buffers",
+                            __func__, (long long)(total * (int64_t)sizeof(float)));
+
+    gemm_problem g = {transpose_a != 0, transpose_b != 0, m, n, k, alpha, beta, a, lda, b, ldb, c, ldc};
+    if (one_per_thread) {
+#pragma omp parallel num_threads(threads)
+        {
+            float *b_pack = workspace + omp_get_thread_num() * (a_floats + b_floats);
+            float *a_pack = b_pack + b_floats;
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t e = 0; e < batch; e++) {
+                gemm_problem ge = g;
+                ge.a += e * stride_a;
+                ge.b += e * stride_b;
+                ge.c += e * stride_c;
+                gemm_run(&ge, kern, b_pack, a_pack, 0, 1);
+            }
+        }
+    } else {
+#pragma omp parallel num_threads(threads) if (threads > 1)
+        {
+            int tid = omp_get_thread_num(), team = omp_get_num_threads();
+            float *a_pack = workspace + b_floats + tid * a_floats;
+            for (int64_t e = 0; e < batch; e++) {
+                gemm_problem ge = g;
+                ge.a += e * stride_a;
+                ge.b += e * stride_b;
+                ge.c += e * stride_c;
+                gemm_run(&ge, kern, workspace, a_pack, tid, team);
+            }
+        }
+    }
+    workspace_give(workspace);
+    return AMBIENT_STATUS_OK;
+}

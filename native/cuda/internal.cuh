@@ -1,0 +1,91 @@
+/*
+ * Shared by the CUDA backend's files: exported-symbol visibility, error recording, the
+ * argument checks every entry point starts with (same rules and messages as the CPU
+ * backend), the CUDA status check, and the per-call context (selected device, its stream).
+ *
+ * Each .cu file has three tiers per op: a `static __global__` kernel, a `static` launcher
+ * that takes the stream, sizes the grid and returns cudaGetLastError(), and the exported
+ * ambient_* entry that validates its arguments, calls ambient_cuda_begin and launches
+ * through AMBIENT_CUDA_CHECK. Nothing exits: every CUDA failure becomes a status plus a
+ * message for ambient_last_error().
+ */
+#ifndef AMBIENT_CUDA_INTERNAL_CUH
+#define AMBIENT_CUDA_INTERNAL_CUH
+
+/* The library is built with hidden visibility; only what ambient.h declares is exported. */
+#pragma GCC visibility push(default)
+#include "ambient.h"
+#pragma GCC visibility pop
+
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+/* Records a printf-style message for ambient_last_error() and returns status. */
+int ambient_cuda_fail(int status, const char *format, ...) __attribute__((format(printf, 2, 3)));
+
+/* Clears the thread's error message; every entry point calls it first. */
+void ambient_cuda_clear_error(void);
+
+/* AMBIENT_STATUS_* for a CUDA error: OUT_OF_MEMORY for allocation failures, NO_DEVICE when
+ * no driver or no GPU answers, DEVICE_ERROR otherwise. */
+int ambient_cuda_status(cudaError_t error);
+
+/* Records "function: statement failed at file:line: text (name)", clears the runtime's
+ * non-sticky last error so that it is not blamed on a later launch, and returns
+ * ambient_cuda_status(error). */
+int ambient_cuda_fail_call(const char *function, cudaError_t error, const char *statement,
+                           const char *file, int line);
+
+/* llm.c's cudaCheck, except that it returns a status from the calling entry point instead of
+ * exiting. */
+#define AMBIENT_CUDA_CHECK_AS(function, statement)                                          \
+    do {                                                                                    \
+        cudaError_t ambient_error_ = (statement);                                           \
+        if (ambient_error_ != cudaSuccess)                                                  \
+            return ambient_cuda_fail_call(function, ambient_error_, #statement, __FILE__,   \
+                                          __LINE__);                                        \
+    } while (0)
+#define AMBIENT_CUDA_CHECK(statement) AMBIENT_CUDA_CHECK_AS(__func__, statement)
+
+/* What an entry point needs to launch work: the thread's selected device (made current),
+ * the library's non-blocking stream on it, and its multiprocessor count for grid sizing. */
+struct ambient_cuda_context {
+    int device = 0;
+    cudaStream_t stream = nullptr;
+    int sm_count = 1;
+};
+
+/* Probes the devices (once per process), makes the thread's selected device current and
+ * creates its stream on first use (thread-safe). Returns NO_DEVICE with "function: no CUDA
+ * device (cudaGetDeviceCount: ...)" when there is none. */
+int ambient_cuda_begin(const char *function, ambient_cuda_context *context);
+
+/* Returns from the calling function with INVALID_ARGUMENT when cond is false. */
+#define AMBIENT_REQUIRE(cond, ...)                                                          \
+    do {                                                                                    \
+        if (!(cond)) return ambient_cuda_fail(AMBIENT_STATUS_INVALID_ARGUMENT, __VA_ARGS__); \
+    } while (0)
+
+#define AMBIENT_REQUIRE_POINTER(p) AMBIENT_REQUIRE((p) != NULL, "%s: %s is NULL", __func__, #p)
+/* Element counts are non-negative and small enough that count * 16 bytes cannot overflow. */
+#define AMBIENT_MAX_COUNT (INT64_C(1) << 58)
+#define AMBIENT_REQUIRE_COUNT(n)                                                            \
+    AMBIENT_REQUIRE((n) >= 0 && (n) <= AMBIENT_MAX_COUNT, "%s: %s = %lld is %s", __func__, #n, \
+                    (long long)(n), (n) < 0 ? "negative" : "too large")
+
+/* True when the byte ranges [a, a+abytes) and [b, b+bbytes) intersect. */
+static inline int ambient_overlaps(const void *a, int64_t abytes, const void *b, int64_t bbytes) {
+    const char *pa = (const char *)a, *pb = (const char *)b;
+    return pa < pb + bbytes && pb < pa + abytes;
+}
+
+/* Blocks for a grid-stride loop over `items` work items with `threads` per block: enough to
+ * cover them, at most `per_sm` blocks per multiprocessor (the loop does the rest). */
+static inline unsigned ambient_cuda_blocks(int64_t items, int threads, int sm_count, int per_sm) {
+    int64_t needed = (items + threads - 1) / threads;
+    int64_t cap = (int64_t)(sm_count > 0 ? sm_count : 1) * per_sm;
+    int64_t blocks = needed < cap ? needed : cap;
+    return (unsigned)(blocks > 0 ? blocks : 1);
+}
+
+#endif
