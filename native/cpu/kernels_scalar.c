@@ -59,20 +59,21 @@ static void pack_transposed(int64_t kc, int rows, int width, const float *restri
     }
 }
 
-/* 8 independent four-float chains x <- x * s + t (a multiply and an add each). */
-#define FMA_CHAINS 8
+/* 12 independent four-float chains x <- x * s + t: a multiply and a dependent add each, so
+ * 12 chains are needed to keep two multipliers and two adders busy through ~6 cycles. */
+#define FMA_CHAINS 12
 
 static float fma_loop(int64_t iterations) {
     v4 acc[FMA_CHAINS];
     v4 s = (v4){0, 0, 0, 0} + 0.999999f, t = (v4){0, 0, 0, 0} + 1e-6f;
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int i = 0; i < FMA_CHAINS; i++) acc[i] = (v4){0, 0, 0, 0} + (float)i;
     for (int64_t it = 0; it < iterations; it++) {
-#pragma GCC unroll 8
+#pragma GCC unroll 16
         for (int i = 0; i < FMA_CHAINS; i++) acc[i] = acc[i] * s + t;
     }
     v4 sum = acc[0];
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int i = 1; i < FMA_CHAINS; i++) sum += acc[i];
     return sum[0] + sum[1] + sum[2] + sum[3];
 }

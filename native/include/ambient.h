@@ -107,7 +107,9 @@ int ambient_benchmark_memory_bandwidth(int64_t bytes, double seconds, double *gb
  * op(A_b) is m x k: A_b is m x k with row stride lda >= k, or k x m (lda >= m) when
  * transpose_a != 0. op(B_b) is k x n: B_b is k x n (ldb >= n), or n x k (ldb >= k) when
  * transposed. C_b is m x n (ldc >= n). X_b starts at x + b * stride_x.
- * When beta == 0, C is not read (so it may hold NaN). C must not overlap A or B. */
+ * When beta == 0, C is not read (so it may hold NaN). C must not overlap A or B, and with
+ * batch > 1 the C matrices must not overlap each other (stride_c >= (m - 1) * ldc + n);
+ * A and B may be shared across the batch (stride 0). */
 int ambient_gemm(int32_t transpose_a, int32_t transpose_b,
                  int64_t batch, int64_t m, int64_t n, int64_t k,
                  float alpha,
