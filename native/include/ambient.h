@@ -10,7 +10,7 @@
  *     gives a message for the calling thread. Nothing here exits, aborts or throws.
  *   - Sizes, counts and strides are int64_t; negative ones are rejected.
  *   - Tensor pointers are "device pointers": host memory for the CPU backend, GPU memory for
- *     the CUDA backend. Only ambient_memory_copy_* take host pointers, and say which.
+ *     the CUDA backend. Host pointers are named host_* (and ambient_memory_copy_* say which).
  *   - Layout is NHWC float32. A "row" is one pixel's C channels.
  *   - Outputs may alias inputs only where a function says so.
  *
@@ -143,6 +143,168 @@ int ambient_pixel_norm_forward(int64_t rows, int64_t channels, float eps,
 /* Gradient of the above with respect to x, given dy. dx must not overlap x or dy. */
 int ambient_pixel_norm_backward(int64_t rows, int64_t channels, float eps,
                                 const float *x, const float *dy, float *dx);
+
+/* ---- Convolution (NHWC, stride 1, "same" zero padding) -------------------------------------- */
+
+/* x: n x h x w x c_in, weight: c_out x kernel x kernel x c_in (OHWI), y: n x h x w x c_out,
+ * kernel 1 or 3 (padding kernel / 2).  y = conv(x, weight) + beta * y; with beta == 0, y is
+ * not read. y must not overlap x or weight. */
+int ambient_conv2d_forward(int64_t n, int64_t h, int64_t w, int64_t c_in, int64_t c_out,
+                           int64_t kernel, const float *x, const float *weight, float beta,
+                           float *y);
+
+/* Gradient of the input: dx = conv2d_forward's adjoint applied to dy, + beta * dx. */
+int ambient_conv2d_backward_input(int64_t n, int64_t h, int64_t w, int64_t c_in, int64_t c_out,
+                                  int64_t kernel, const float *dy, const float *weight,
+                                  float beta, float *dx);
+
+/* Gradient of the weight: dweight = sum over n, h, w of dy x patches(x), + beta * dweight
+ * (beta = 1 accumulates over micro-batches). */
+int ambient_conv2d_backward_weight(int64_t n, int64_t h, int64_t w, int64_t c_in, int64_t c_out,
+                                   int64_t kernel, const float *x, const float *dy, float beta,
+                                   float *dweight);
+
+/* ---- Forced weight normalisation (EDM2 MPConv) ---------------------------------------------- */
+
+/* Each of `filters` rows of fan_in weights: w_hat = gain * w / ((eps + |w| / sqrt(fan_in)) *
+ * sqrt(fan_in)), so that |w_hat| ~ gain. w_hat may equal w. */
+int ambient_weight_norm_forward(int64_t filters, int64_t fan_in, float eps, float gain,
+                                const float *w, float *w_hat);
+
+/* Gradient with respect to w (and, when dgain is not NULL, the gain: *dgain = sum of dw_hat
+ * times w_hat / gain, computed without dividing by gain) given dw_hat. dw must not overlap w or
+ * dw_hat. dgain is a device pointer to one float, overwritten. */
+int ambient_weight_norm_backward(int64_t filters, int64_t fan_in, float eps, float gain,
+                                 const float *w, const float *dw_hat, float *dw, float *dgain);
+
+/* The forced step of training: w = w / (eps + |w| / sqrt(fan_in)) per row, in place. */
+int ambient_weight_norm_force(int64_t filters, int64_t fan_in, float eps, float *w);
+
+/* ---- Attention (EDM2 cosine attention) ------------------------------------------------------- */
+
+/* qkv: n x length x heads x 3 x head_dim (each token's q, k and v of every head, already
+ * pixel-normalised); out: n x length x heads x head_dim;
+ *   out = softmax(q k^T / sqrt(head_dim)) v   for each sample and head,
+ * computed in tiles of keys with an online softmax (memory O(length x tile) per head).
+ * lse (n x heads x length), when not NULL, receives each query row's log-sum-exp of the scaled
+ * logits for the backward pass. out must not overlap qkv. */
+int ambient_attention_forward(int64_t n, int64_t length, int64_t heads, int64_t head_dim,
+                              const float *qkv, float *out, float *lse);
+
+/* Gradient with respect to qkv (same layout) given out, lse from the forward pass and dout.
+ * dqkv is overwritten and must not overlap the inputs. */
+int ambient_attention_backward(int64_t n, int64_t length, int64_t heads, int64_t head_dim,
+                               const float *qkv, const float *out, const float *lse,
+                               const float *dout, float *dqkv);
+
+/* ---- More magnitude-preserving layers --------------------------------------------------------- */
+
+/* mp_cat along channels: rows of ca channels of a and cb of b become rows of ca + cb:
+ *   y = [wa * a, wb * b],  wa = s (1 - t) / sqrt(ca),  wb = s t / sqrt(cb),
+ *   s = sqrt((ca + cb) / ((1 - t)^2 + t^2)). */
+int ambient_mp_cat_forward(int64_t rows, int64_t ca, int64_t cb, float t, const float *a,
+                           const float *b, float *y);
+int ambient_mp_cat_backward(int64_t rows, int64_t ca, int64_t cb, float t, const float *dy,
+                            float *da, float *db);
+
+/* 2x2 average pooling, x: n x h x w x c (h, w even) -> y: n x h/2 x w/2 x c. */
+int ambient_avg_pool2x2_forward(int64_t n, int64_t h, int64_t w, int64_t c, const float *x,
+                                float *y);
+/* dx (n x h x w x c) from dy (n x h/2 x w/2 x c). */
+int ambient_avg_pool2x2_backward(int64_t n, int64_t h, int64_t w, int64_t c, const float *dy,
+                                 float *dx);
+
+/* Nearest 2x upsampling, x: n x h x w x c -> y: n x 2h x 2w x c. */
+int ambient_upsample2x_forward(int64_t n, int64_t h, int64_t w, int64_t c, const float *x,
+                               float *y);
+/* dx (n x h x w x c) from dy (n x 2h x 2w x c): the sum over each 2x2 block. */
+int ambient_upsample2x_backward(int64_t n, int64_t h, int64_t w, int64_t c, const float *dy,
+                                float *dx);
+
+/* MP Fourier features of one scalar per sample: y[i, k] = sqrt(2) cos(x[i] freqs[k] + phases[k]),
+ * x: n, freqs and phases: channels, y: n x channels. */
+int ambient_mp_fourier_forward(int64_t n, int64_t channels, const float *x, const float *freqs,
+                               const float *phases, float *y);
+/* dx[i] = sum over k of dy[i, k] * d y[i, k] / d x[i]; overwritten. */
+int ambient_mp_fourier_backward(int64_t n, int64_t channels, const float *x, const float *freqs,
+                                const float *phases, const float *dy, float *dx);
+
+/* EDM2's embedding modulation: y[i, p, c] = x[i, p, c] * (1 + s[i, c]) over n samples of
+ * `positions` pixels of `channels`. y may equal x. */
+int ambient_channel_scale_forward(int64_t n, int64_t positions, int64_t channels, const float *x,
+                                  const float *s, float *y);
+/* dx = dy * (1 + s); ds[i, c] = sum over p of dy * x (overwritten). dx may equal dy. */
+int ambient_channel_scale_backward(int64_t n, int64_t positions, int64_t channels,
+                                   const float *x, const float *s, const float *dy, float *dx,
+                                   float *ds);
+
+/* Activation clipping: y = min(max(x, -limit), limit); dx = dy where -limit < x < limit, else 0. */
+int ambient_clip_forward(int64_t count, float limit, const float *x, float *y);
+int ambient_clip_backward(int64_t count, float limit, const float *x, const float *dy, float *dx);
+
+/* ---- Random numbers (Philox 4x32-10, identical on every backend) ------------------------------- */
+
+/* Element e of stream `stream` under `seed` is a function of (seed, stream, offset + e) alone,
+ * so that any backend and any split of the work gives the same numbers (native/cpu/philox.h). */
+int ambient_random_normal(int64_t count, int64_t seed, int64_t stream, int64_t offset, float *y);
+int ambient_random_uniform(int64_t count, int64_t seed, int64_t stream, int64_t offset, float *y);
+
+/* Inverted dropout: element e is kept when its uniform (seed, stream, offset + e) >= probability,
+ * and scaled by 1 / (1 - probability). y may equal x; backward regenerates the same mask. */
+int ambient_dropout_forward(int64_t count, float probability, int64_t seed, int64_t stream,
+                            int64_t offset, const float *x, float *y);
+int ambient_dropout_backward(int64_t count, float probability, int64_t seed, int64_t stream,
+                             int64_t offset, const float *dy, float *dx);
+
+/* ---- The Ambient training pair and loss --------------------------------------------------------- */
+
+/* For each of n samples of `size` elements:
+ *   x_tn = x + sigma_tn[i] * z_i            z_i: normals of stream host_sample_ids[i] under
+ *                                           fixed_seed, the sample's fixed noise realisation
+ *   x_t  = x_tn + sqrt(sigma_t[i]^2 - sigma_tn[i]^2) * eps_i
+ *                                           eps_i: normals of stream i under step_seed
+ * sigma_t, sigma_tn: n device floats with 0 <= sigma_tn <= sigma_t (checked); host_sample_ids:
+ * n host int64. Outputs must not overlap the inputs or each other. */
+int ambient_ambient_noising(int64_t n, int64_t size, const float *x, const float *sigma_t,
+                            const float *sigma_tn, const int64_t *host_sample_ids,
+                            int64_t fixed_seed, int64_t step_seed, float *x_tn, float *x_t);
+
+/* The fused, masked, per-sigma Ambient loss and its gradients, for n samples of `size`
+ * elements (`channels` per pixel). With r = sigma_tn^2 / sigma_t^2,
+ * w = (sigma_t^2 + sigma_data^2) / (sigma_t sigma_data)^2 and m the mask of each pixel:
+ *   x_tn_pred = r x_t + (1 - r) x0_pred
+ *   L_i = w / (1 - r)^2 * sum_e m_e (x_tn_pred - x_tn)^2          (sigma_tn = 0, m = 1: EDM)
+ *   with logvar u:  L_i = L_i / exp(u_i) + u_i * sum_e m_e        (EDM2's uncertainty)
+ * loss[i] = L_i; grad_x0 = scale * dL_i / dx0_pred; grad_logvar[i] = scale * dL_i / du_i.
+ * logvar and grad_logvar are NULL together (no uncertainty); mask (n x size / channels) may be
+ * NULL (all ones); grad_x0 may be NULL (loss only). sigma_tn < sigma_t is required. */
+int ambient_ambient_loss(int64_t n, int64_t size, int64_t channels, float sigma_data,
+                         const float *x0_pred, const float *x_t, const float *x_tn,
+                         const float *sigma_t, const float *sigma_tn, const float *logvar,
+                         const float *mask, float scale, float *loss, float *grad_x0,
+                         float *grad_logvar);
+
+/* ---- Optimizer and bookkeeping (one pass over memory each) -------------------------------------- */
+
+/* *result = sum of x^2 (accumulated in double), or *result += that when accumulate != 0.
+ * result: a device pointer to one float. */
+int ambient_sum_squares(int64_t count, const float *x, int32_t accumulate, float *result);
+
+/* Replaces every NaN or infinite element of x by 0 and writes how many there were to
+ * *host_bad_count (a host pointer). */
+int ambient_nan_guard(int64_t count, float *x, int64_t *host_bad_count);
+
+/* Adam with bias correction, step >= 1:
+ *   g = grad * c,  c = min(1, max_norm / sqrt(*grad_sum_squares)) when grad_sum_squares is not
+ *   NULL (clipping by global norm; the norm pass is ambient_sum_squares), else 1
+ *   m = beta1 m + (1 - beta1) g,  v = beta2 v + (1 - beta2) g^2
+ *   param -= lr * (m / (1 - beta1^step)) / (sqrt(v / (1 - beta2^step)) + eps) */
+int ambient_adam_step(int64_t count, float lr, float beta1, float beta2, float eps, int64_t step,
+                      const float *grad_sum_squares, float max_norm, float *param,
+                      const float *grad, float *m, float *v);
+
+/* ema = ema + (1 - beta) * (param - ema): EDM's and EDM2's EMA with the step's beta. */
+int ambient_ema_update(int64_t count, float beta, const float *param, float *ema);
 
 #ifdef __cplusplus
 }

@@ -145,6 +145,11 @@ public final class Device {
             return device;
         }
         String problem = cudaProblem();
+        if (problem == null && !Backends.CUDA.api.missingFunctions().isEmpty()) {
+            problem = "the CUDA library does not implement " + Backends.CUDA.api.missingFunctions().size()
+                    + " functions of ambient.h yet (" + String.join(", ", Backends.CUDA.api.missingFunctions())
+                    + "); use AMBIENT_DEVICE=cuda to run it anyway";
+        }
         if (problem == null) {
             Device device = cuda(0);
             LOG.log(System.Logger.Level.INFO, "Ambient device: " + device + " (a CUDA device answers)");

@@ -100,9 +100,9 @@ public final class BenchMain implements Runnable {
             System.out.println("Measuring the ceilings of " + d + " ...");
             Ceilings ceilings = Ceilings.measure(d, quick ? 0.5 : 2);
             System.out.printf("FMA peak %.1f GFLOP/s, bandwidth %.1f GB/s%n", ceilings.gflops(), ceilings.gbPerS());
-            var options = new OptionsBuilder()
-                    .include(GemmBenchmark.class.getName())
-                    .include(ElementwiseBenchmark.class.getName())
+            var builder = new OptionsBuilder();
+            for (Class<?> benchmark : KERNEL_BENCHMARKS) builder.include(benchmark.getName() + "\\.");
+            var options = builder
                     .param("device", device)
                     .forks(1)
                     .jvmArgsAppend(NATIVE_ACCESS)
@@ -121,27 +121,37 @@ public final class BenchMain implements Runnable {
         }
     }
 
+    /** The JMH classes that {@code bench kernels} runs; each has a static kernelCase(Map). */
+    static final List<Class<?>> KERNEL_BENCHMARKS = List.of(GemmBenchmark.class, ElementwiseBenchmark.class);
+
+    /** The case a JMH result measured, from its class's kernelCase(params). */
+    static KernelCase kernelCase(RunResult r) {
+        String benchmark = r.getParams().getBenchmark();
+        String className = benchmark.substring(0, benchmark.lastIndexOf('.'));
+        Map<String, String> params = new LinkedHashMap<>();
+        for (String key : r.getParams().getParamsKeys()) params.put(key, r.getParams().getParam(key));
+        try {
+            return (KernelCase) Class.forName(className).getMethod("kernelCase", Map.class).invoke(null, params);
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException(className + " needs a public static KernelCase kernelCase(Map<String, String>)", e);
+        }
+    }
+
     /** One JSON object per case: op, shape, backend, ms, gflops or gbs, and peak_fraction. */
     static Map<String, Object> describe(RunResult r, Ceilings ceilings) {
-        String benchmark = r.getParams().getBenchmark();
+        KernelCase k = kernelCase(r);
         double ms = r.getPrimaryResult().getScore();
         Map<String, Object> c = new LinkedHashMap<>();
+        c.put("op", k.op());
+        c.put("shape", k.shape());
         c.put("backend", ceilings.device().kind().name().toLowerCase());
-        if (benchmark.contains("GemmBenchmark")) {
-            long n = Long.parseLong(r.getParams().getParam("size"));
-            double gflops = 2.0 * n * n * n / (ms * 1e6);
-            c.put("op", "gemm");
-            c.put("shape", n + "x" + n + "x" + n);
-            c.put("ms", round(ms));
+        c.put("ms", round(ms));
+        if (k.computeBound()) {
+            double gflops = k.flops() / (ms * 1e6);
             c.put("gflops", round(gflops));
             c.put("peak_fraction", round(gflops / ceilings.gflops()));
         } else {
-            String op = r.getParams().getParam("op");
-            long[] s = ElementwiseBenchmark.SHAPE;
-            double gbs = ElementwiseBenchmark.bytesMoved(op, s[0] * s[1] * s[2] * s[3]) / (ms * 1e6);
-            c.put("op", op);
-            c.put("shape", s[0] + "x" + s[1] + "x" + s[2] + "x" + s[3]);
-            c.put("ms", round(ms));
+            double gbs = k.bytes() / (ms * 1e6);
             c.put("gbs", round(gbs));
             c.put("peak_fraction", round(gbs / ceilings.gbPerS()));
         }

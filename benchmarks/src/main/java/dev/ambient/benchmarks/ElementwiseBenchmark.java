@@ -38,6 +38,12 @@ public class ElementwiseBenchmark {
     private float[] x, g;
     private Tensor tx, tg, out1, out2;
 
+    public static KernelCase kernelCase(java.util.Map<String, String> params) {
+        String op = params.get("op");
+        return KernelCase.memory(op, SHAPE[0] + "x" + SHAPE[1] + "x" + SHAPE[2] + "x" + SHAPE[3],
+                bytesMoved(op, SHAPE[0] * SHAPE[1] * SHAPE[2] * SHAPE[3]));
+    }
+
     /** Bytes an op reads plus writes, at the minimum (each tensor touched once). */
     static long bytesMoved(String op, long elements) {
         int tensors = switch (op) {

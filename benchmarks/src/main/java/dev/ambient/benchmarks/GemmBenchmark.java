@@ -33,6 +33,11 @@ public class GemmBenchmark {
     public int size;
 
     private float[] a, b;
+
+    public static KernelCase kernelCase(java.util.Map<String, String> params) {
+        long n = Long.parseLong(params.get("size"));
+        return KernelCase.compute("gemm", n + "x" + n + "x" + n, 2.0 * n * n * n);
+    }
     private Tensor ta, tb, tc;
 
     @Setup(Level.Trial)

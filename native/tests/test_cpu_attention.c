@@ -1,0 +1,3 @@
+/* Placeholder: being written; fails until then. */
+#include <stdio.h>
+int main(void) { fprintf(stderr, "not written yet\n"); return 1; }
