@@ -74,10 +74,12 @@ public final class Device {
 
         private static Device createCpu() {
             if (Backends.CPU == null) {
-                throw new IllegalStateException("Ambient's CPU library cannot be loaded: " + Backends.CPU_PROBLEM
-                        + ". Likely causes: the ambient-native jar is missing from the class path or was built"
-                        + " without its libraries; this is not linux-x86_64; libgomp.so.1 is not installed;"
-                        + " or the JVM lacks --enable-native-access=ALL-UNNAMED.");
+                String problem = Backends.CPU_PROBLEM;
+                throw new IllegalStateException("Ambient's CPU library cannot be loaded: " + problem
+                        + (problem != null && problem.contains("does not export") ? ""
+                                : ". Likely causes: the ambient-native jar is missing from the class path or was built"
+                                + " without its libraries; this is not linux-x86_64; libgomp.so.1 is not installed;"
+                                + " or the JVM lacks --enable-native-access=ALL-UNNAMED."));
             }
             return new Device(Backends.CPU, 0, deviceName(Backends.CPU, 0));
         }

@@ -94,14 +94,34 @@ public final class BenchMain implements Runnable {
         @Option(names = "--quick", description = "One short measurement per case (a smoke run, noisier).")
         boolean quick;
 
+        @Option(names = "--only", paramLabel = "REGEX", description = "Run only the JMH benchmarks whose name matches.")
+        String only;
+
+        @Option(names = "--vs-torch", description = "Also run every case in PyTorch (/usr/bin/python3) and add torch_ms and speedup_vs_torch.")
+        boolean vsTorch;
+
+        @Option(names = "--check", paramLabel = "BASELINE", arity = "0..1", fallbackValue = "",
+                description = "Compare each case's peak_fraction with the baseline (default benchmarks/baseline-<backend>.json); exit 1 naming any case that fell.")
+        Path check;
+
+        @Option(names = "--update-baseline", description = "Rewrite the baseline with this run (after a deliberate change).")
+        boolean updateBaseline;
+
+        @Option(names = "--tolerance", defaultValue = "0.25", description = "Allowed relative fall of peak_fraction for --check (default ${DEFAULT-VALUE}).")
+        double tolerance;
+
         @Override
-        public Integer call() throws IOException, RunnerException {
+        public Integer call() throws IOException, RunnerException, InterruptedException {
             Device d = BenchDevices.resolve(device);
+            String torchProblem = vsTorch ? TorchComparison.unavailable() : null;
+            if (torchProblem != null) System.out.println("--vs-torch skipped: " + torchProblem);
             System.out.println("Measuring the ceilings of " + d + " ...");
             Ceilings ceilings = Ceilings.measure(d, quick ? 0.5 : 2);
             System.out.printf("FMA peak %.1f GFLOP/s, bandwidth %.1f GB/s%n", ceilings.gflops(), ceilings.gbPerS());
             var builder = new OptionsBuilder();
-            for (Class<?> benchmark : KERNEL_BENCHMARKS) builder.include(benchmark.getName() + "\\.");
+            for (Class<?> benchmark : KERNEL_BENCHMARKS) {
+                if (only == null || benchmark.getSimpleName().matches(".*(" + only + ").*")) builder.include(benchmark.getName() + "\\.");
+            }
             var options = builder
                     .param("device", device)
                     .forks(1)
@@ -112,13 +132,79 @@ public final class BenchMain implements Runnable {
                     .measurementTime(TimeValue.seconds(1))
                     .verbosity(VerboseMode.SILENT)
                     .build();
+            // PyTorch runs before and after our cases, so that a slow spell of the shared
+            // machine does not land on one side only; its time is the mean of the two medians.
+            List<Map<String, Object>> planned = new ArrayList<>();
+            TorchComparison.Result torchBefore = null;
+            if (vsTorch && torchProblem == null) {
+                for (Class<?> benchmark : KERNEL_BENCHMARKS) planned.addAll(plannedCases(benchmark, only));
+                torchBefore = TorchComparison.run(planned, d.threads());
+            }
             Collection<RunResult> results = new Runner(options).run();
             List<Map<String, Object>> cases = new ArrayList<>();
             for (RunResult r : results) cases.add(describe(r, ceilings));
+            if (torchBefore != null) {
+                TorchComparison.Result torchAfter = TorchComparison.run(cases, d.threads());
+                for (Map<String, Object> c : cases) {
+                    String key = c.get("op") + " " + c.get("shape");
+                    Double before = torchBefore.millis().get(key), after = torchAfter.millis().get(key);
+                    if (before != null && after != null) {
+                        double torchMs = (before + after) / 2;
+                        c.put("torch_ms", round(torchMs));
+                        c.put("speedup_vs_torch", round(torchMs / ((Number) c.get("ms")).doubleValue()));
+                        c.put("torch_ms_runs", List.of(before, after));
+                    } else {
+                        c.put("torch_skipped", torchAfter.skipped().getOrDefault(key, "no result"));
+                    }
+                    c.put("torch", torchAfter.settings());
+                }
+            }
             printTable(d, ceilings, cases);
             if (json != null) writeJson(json, cases);
+            String backend = d.kind().name().toLowerCase();
+            if (updateBaseline) Baseline.write(Baseline.defaultPath(backend), cases);
+            if (check != null) {
+                Path file = check.toString().isEmpty() ? Baseline.defaultPath(backend) : check;
+                List<String> failures = Baseline.check(file, cases, tolerance);
+                if (!failures.isEmpty()) {
+                    System.out.println("Throughput check against " + file + " FAILED:");
+                    failures.forEach(f -> System.out.println("  " + f));
+                    return 1;
+                }
+                System.out.println("Throughput check against " + file + ": every case within " + Math.round(100 * tolerance) + "%.");
+            }
             return 0;
         }
+    }
+
+    /** The cases a benchmark class will run: its kernelCase for each combination of its @Param values. */
+    static List<Map<String, Object>> plannedCases(Class<?> benchmark, String only) {
+        if (only != null && !benchmark.getSimpleName().matches(".*(" + only + ").*")) return List.of();
+        List<Map<String, String>> combos = new ArrayList<>();
+        combos.add(new LinkedHashMap<>());
+        for (var field : benchmark.getFields()) {
+            var param = field.getAnnotation(org.openjdk.jmh.annotations.Param.class);
+            if (param == null) continue;
+            List<Map<String, String>> next = new ArrayList<>();
+            for (Map<String, String> combo : combos) {
+                for (String value : param.value()) {
+                    Map<String, String> m = new LinkedHashMap<>(combo);
+                    m.put(field.getName(), value);
+                    next.add(m);
+                }
+            }
+            combos = next;
+        }
+        List<Map<String, Object>> cases = new ArrayList<>();
+        for (Map<String, String> combo : combos) {
+            try {
+                KernelCase k = (KernelCase) benchmark.getMethod("kernelCase", Map.class).invoke(null, combo);
+                cases.add(Map.of("op", k.op(), "shape", k.shape()));
+            } catch (ReflectiveOperationException e) {
+                throw new IllegalStateException(benchmark + " needs a public static kernelCase(Map)", e);
+            }
+        }
+        return cases;
     }
 
     /** The JMH classes that {@code bench kernels} runs; each has a static kernelCase(Map). */
@@ -162,11 +248,14 @@ public final class BenchMain implements Runnable {
 
     static void printTable(Device d, Ceilings ceilings, List<Map<String, Object>> cases) {
         System.out.printf("%nKernels on %s (FMA peak %.1f GFLOP/s, bandwidth %.1f GB/s)%n", d, ceilings.gflops(), ceilings.gbPerS());
-        System.out.printf("%-22s %-16s %10s %14s %8s%n", "op", "shape", "ms", "rate", "of peak");
+        System.out.printf("%-24s %-18s %10s %17s %8s %10s %8s%n", "op", "shape", "ms", "rate", "of peak", "torch ms", "speedup");
         for (Map<String, Object> c : cases) {
-            String rate = c.containsKey("gflops") ? c.get("gflops") + " GFLOP/s" : c.get("gbs") + " GB/s";
-            System.out.printf("%-22s %-16s %10s %14s %7.0f%%%n", c.get("op"), c.get("shape"), c.get("ms"), rate,
-                    100 * ((Number) c.get("peak_fraction")).doubleValue());
+            String rate = c.containsKey("gflops") ? String.format("%.1f GFLOP/s", (Double) c.get("gflops"))
+                    : String.format("%.1f GB/s", (Double) c.get("gbs"));
+            System.out.printf("%-24s %-18s %10.3f %17s %7.0f%% %10s %8s%n", c.get("op"), c.get("shape"), (Double) c.get("ms"), rate,
+                    100 * ((Number) c.get("peak_fraction")).doubleValue(),
+                    c.containsKey("torch_ms") ? String.format("%.3f", (Double) c.get("torch_ms")) : "-",
+                    c.containsKey("speedup_vs_torch") ? String.format("%.2fx", (Double) c.get("speedup_vs_torch")) : "-");
         }
     }
 
