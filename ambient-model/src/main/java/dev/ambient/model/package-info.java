@@ -1,7 +1,8 @@
 /**
- * The model layer: layers with explicit forward and backward over the kernel calls of
- * {@code dev.ambient.kernels}, the EDM2 UNet, the Ambient loss, optimisers, samplers,
- * checkpoints and the training loop. Not written yet: today the project ends at the kernel
- * API (see the README's "What works today").
+ * The model layer over the kernel calls of {@code dev.ambient.kernels}. Today it holds the
+ * pieces that need no network: EDM's preconditioning ({@link dev.ambient.model.Precond}), the
+ * learning-rate and EMA schedules ({@code train}), the Heun sampler ({@code sample}) and
+ * safetensors checkpoints ({@code checkpoint}). The EDM2 UNet, the Ambient loss layer, Adam
+ * and the training loop are not written yet (see the README's "What works today").
  */
 package dev.ambient.model;
