@@ -20,6 +20,13 @@ class UNetConfigTest {
     }
 
     @Test
+    void parameterCountsMatchThePyTorchNetworkOfTheBenchmarks() {
+        // counted by benchmarks/.../edm2_torch.py (`count`), the independent PyTorch version
+        assertEquals(1_688_694, UNetConfig.w1().parameterCount());
+        assertEquals(124_713_253, UNetConfig.edm2Xs().parameterCount());
+    }
+
+    @Test
     void w1LayoutAndNames() {
         UNetConfig c = UNetConfig.w1();
         assertEquals(32, c.noiseChannels());
