@@ -5,9 +5,10 @@
  *   mp_sum(a, b, t) = ((1-t) a + t b) / sqrt((1-t)^2 + t^2)
  * with their gradients. Memory-bound: one pass, chunks split over OpenMP threads; the inner
  * loops are plain C compiled for AVX-512, AVX2 and baseline x86-64, picked at load time
- * (target_clones), so exp must be vectorisable: see fast_expf.
+ * (target_clones), so exp must be vectorisable: fast_math.h's ambient_fast_expf.
  */
 #include "internal.h"
+#include "fast_math.h"
 
 #include <math.h>
 
@@ -16,37 +17,12 @@
 #define PARALLEL_THRESHOLD 32768
 #define SIMD_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
 
-/* exp(x) for float, vectorisable: x = n ln2 + r with |r| <= ln2/2, a degree-6 polynomial for
- * e^r (relative error below 2e-7 on that interval), and 2^n built in the exponent bits.
- * n is rounded by adding 1.5 * 2^23 (no rounding instruction needed, so every ISA vectorises
- * it). Inputs are clamped so that the result stays finite and positive; silu only needs that. */
-static inline __attribute__((always_inline)) float fast_expf(float x) {
-    const float shifter = 12582912.0f; /* 1.5 * 2^23 */
-    x = x < -87.0f ? -87.0f : x; /* plain compares: fminf/fmaxf are calls without -ffast-math */
-    x = x > 88.0f ? 88.0f : x;
-    float shifted = x * 1.44269504088896341f + shifter;
-    float n = shifted - shifter;
-    /* ln2 in two parts (Cody-Waite); n * 0.693359375 is exact for |n| <= 128 */
-    float r = x - n * 0.693359375f;
-    r = r + n * 2.12194440e-4f;
-    float p = 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * (r * r) + r;
-    p += 1.0f;
-    union { float f; int32_t i; } bits = { .f = shifted }, scale;
-    scale.i = (bits.i - 0x4B400000 + 127) << 23; /* the low bits of `shifted` hold n */
-    return p * scale.f;
-}
-
 SIMD_CLONES
 static void mp_silu_forward_range(int64_t begin, int64_t end, const float *x, float *y) {
 #pragma omp simd
     for (int64_t i = begin; i < end; i++) {
         float v = x[i];
-        float s = 1.0f / (1.0f + fast_expf(-v)); /* one division per vector, as in backward */
+        float s = 1.0f / (1.0f + ambient_fast_expf(-v)); /* one division per vector, as in backward */
         y[i] = v * s * MP_SILU_SCALE;
     }
 }
@@ -57,7 +33,7 @@ static void mp_silu_backward_range(int64_t begin, int64_t end, const float *x, c
 #pragma omp simd
     for (int64_t i = begin; i < end; i++) {
         float v = x[i];
-        float s = 1.0f / (1.0f + fast_expf(-v));
+        float s = 1.0f / (1.0f + ambient_fast_expf(-v));
         /* d/dx [x s(x)] = s + x s (1 - s) */
         dx[i] = dy[i] * (s * (1.0f + v * (1.0f - s))) * MP_SILU_SCALE;
     }
@@ -129,5 +105,100 @@ int ambient_mp_sum_backward(int64_t count, const float *dy, float t, float *da, 
                     "%s: da and db overlap", __func__);
     float s = mp_sum_norm(t);
     AMBIENT_PARALLEL_CHUNKS(count, PARALLEL_THRESHOLD, scale2_range(begin, end, dy, (1.0f - t) / s, da, t / s, db));
+    return AMBIENT_STATUS_OK;
+}
+
+/*
+ * mp_cat of EDM2 (concatenation along channels that keeps unit magnitude): rows of ca
+ * channels of a and cb of b become rows of ca + cb,
+ *   y = [wa a, wb b],  wa = s (1 - t) / sqrt(ca),  wb = s t / sqrt(cb),
+ *   s = sqrt((ca + cb) / ((1 - t)^2 + t^2)),
+ * and its gradient da = wa dy[:, :ca], db = wb dy[:, ca:]. a: rows x ca, b: rows x cb,
+ * y and dy: rows x (ca + cb). Memory-bound: each row is two scaled copies. The weights are
+ * computed in double and rounded once.
+ */
+#define PARALLEL_THRESHOLD_CAT 32768
+
+static void mp_cat_weights(int64_t ca, int64_t cb, float t, float *wa, float *wb) {
+    double u = (double)t, s = sqrt((double)(ca + cb) / ((1.0 - u) * (1.0 - u) + u * u));
+    *wa = (float)(s * (1.0 - u) / sqrt((double)ca));
+    *wb = (float)(s * u / sqrt((double)cb));
+}
+
+SIMD_CLONES
+static void mp_cat_forward_rows(int64_t begin, int64_t end, int64_t ca, int64_t cb, float wa,
+                                const float *a, float wb, const float *b, float *y) {
+    for (int64_t r = begin; r < end; r++) {
+        const float *ar = a + r * ca, *br = b + r * cb;
+        float *yr = y + r * (ca + cb);
+#pragma omp simd
+        for (int64_t c = 0; c < ca; c++) yr[c] = wa * ar[c];
+#pragma omp simd
+        for (int64_t c = 0; c < cb; c++) yr[ca + c] = wb * br[c];
+    }
+}
+
+SIMD_CLONES
+static void mp_cat_backward_rows(int64_t begin, int64_t end, int64_t ca, int64_t cb,
+                                 const float *dy, float wa, float *da, float wb, float *db) {
+    for (int64_t r = begin; r < end; r++) {
+        const float *gr = dy + r * (ca + cb);
+        float *ar = da + r * ca, *br = db + r * cb;
+#pragma omp simd
+        for (int64_t c = 0; c < ca; c++) ar[c] = wa * gr[c];
+#pragma omp simd
+        for (int64_t c = 0; c < cb; c++) br[c] = wb * gr[ca + c];
+    }
+}
+
+static int mp_cat_check(const char *function, int64_t rows, int64_t ca, int64_t cb, float t) {
+    AMBIENT_REQUIRE(rows >= 0, "%s: rows = %lld is negative", function, (long long)rows);
+    AMBIENT_REQUIRE(ca > 0 && cb > 0, "%s: ca = %lld and cb = %lld must be positive", function,
+                    (long long)ca, (long long)cb);
+    AMBIENT_REQUIRE(ca <= AMBIENT_MAX_COUNT - cb && rows <= AMBIENT_MAX_COUNT / (ca + cb),
+                    "%s: rows * (ca + cb) = %lld * (%lld + %lld) is too large", function,
+                    (long long)rows, (long long)ca, (long long)cb);
+    AMBIENT_REQUIRE(isfinite(t), "%s: t = %g is not finite", function, t);
+    return AMBIENT_STATUS_OK;
+}
+
+int ambient_mp_cat_forward(int64_t rows, int64_t ca, int64_t cb, float t, const float *a,
+                           const float *b, float *y) {
+    ambient_clear_error();
+    int status = mp_cat_check(__func__, rows, ca, cb, t);
+    if (status) return status;
+    if (rows == 0) return AMBIENT_STATUS_OK;
+    AMBIENT_REQUIRE_POINTER(a);
+    AMBIENT_REQUIRE_POINTER(b);
+    AMBIENT_REQUIRE_POINTER(y);
+    int64_t fa = (int64_t)sizeof(float), ybytes = rows * (ca + cb) * fa;
+    AMBIENT_REQUIRE(!ambient_overlaps(y, ybytes, a, rows * ca * fa) &&
+                        !ambient_overlaps(y, ybytes, b, rows * cb * fa),
+                    "%s: y overlaps a or b", __func__);
+    float wa, wb;
+    mp_cat_weights(ca, cb, t, &wa, &wb);
+    int64_t threshold = PARALLEL_THRESHOLD_CAT / (ca + cb) + 1;
+    AMBIENT_PARALLEL_CHUNKS(rows, threshold, mp_cat_forward_rows(begin, end, ca, cb, wa, a, wb, b, y));
+    return AMBIENT_STATUS_OK;
+}
+
+int ambient_mp_cat_backward(int64_t rows, int64_t ca, int64_t cb, float t, const float *dy,
+                            float *da, float *db) {
+    ambient_clear_error();
+    int status = mp_cat_check(__func__, rows, ca, cb, t);
+    if (status) return status;
+    if (rows == 0) return AMBIENT_STATUS_OK;
+    AMBIENT_REQUIRE_POINTER(dy);
+    AMBIENT_REQUIRE_POINTER(da);
+    AMBIENT_REQUIRE_POINTER(db);
+    int64_t fa = (int64_t)sizeof(float), abytes = rows * ca * fa, bbytes = rows * cb * fa,
+            ybytes = rows * (ca + cb) * fa;
+    AMBIENT_REQUIRE(!ambient_overlaps(da, abytes, dy, ybytes) && !ambient_overlaps(db, bbytes, dy, ybytes) &&
+                        !ambient_overlaps(da, abytes, db, bbytes),
+                    "%s: da, db and dy must not overlap", __func__);
+    float wa, wb;
+    mp_cat_weights(ca, cb, t, &wa, &wb);
+    int64_t threshold = PARALLEL_THRESHOLD_CAT / (ca + cb) + 1;
+    AMBIENT_PARALLEL_CHUNKS(rows, threshold, mp_cat_backward_rows(begin, end, ca, cb, dy, wa, da, wb, db));
     return AMBIENT_STATUS_OK;
 }

@@ -153,13 +153,15 @@ int ambient_conv2d_forward(int64_t n, int64_t h, int64_t w, int64_t c_in, int64_
                            int64_t kernel, const float *x, const float *weight, float beta,
                            float *y);
 
-/* Gradient of the input: dx = conv2d_forward's adjoint applied to dy, + beta * dx. */
+/* Gradient of the input: dx = conv2d_forward's adjoint applied to dy, + beta * dx. dx must not
+ * overlap dy or weight. */
 int ambient_conv2d_backward_input(int64_t n, int64_t h, int64_t w, int64_t c_in, int64_t c_out,
                                   int64_t kernel, const float *dy, const float *weight,
                                   float beta, float *dx);
 
 /* Gradient of the weight: dweight = sum over n, h, w of dy x patches(x), + beta * dweight
- * (beta = 1 accumulates over micro-batches). */
+ * (beta = 1 accumulates over micro-batches). dweight must not overlap x or dy. Scalars (beta,
+ * gain, eps) of every function here must be finite. */
 int ambient_conv2d_backward_weight(int64_t n, int64_t h, int64_t w, int64_t c_in, int64_t c_out,
                                    int64_t kernel, const float *x, const float *dy, float beta,
                                    float *dweight);
@@ -173,7 +175,7 @@ int ambient_weight_norm_forward(int64_t filters, int64_t fan_in, float eps, floa
 
 /* Gradient with respect to w (and, when dgain is not NULL, the gain: *dgain = sum of dw_hat
  * times w_hat / gain, computed without dividing by gain) given dw_hat. dw must not overlap w or
- * dw_hat. dgain is a device pointer to one float, overwritten. */
+ * dw_hat. dgain is a device pointer to one float, overwritten, overlapping none of the others. */
 int ambient_weight_norm_backward(int64_t filters, int64_t fan_in, float eps, float gain,
                                  const float *w, const float *dw_hat, float *dw, float *dgain);
 
@@ -187,7 +189,8 @@ int ambient_weight_norm_force(int64_t filters, int64_t fan_in, float eps, float 
  *   out = softmax(q k^T / sqrt(head_dim)) v   for each sample and head,
  * computed in tiles of keys with an online softmax (memory O(length x tile) per head).
  * lse (n x heads x length), when not NULL, receives each query row's log-sum-exp of the scaled
- * logits for the backward pass. out must not overlap qkv. */
+ * logits for the backward pass. out and lse must not overlap qkv or each other; head_dim must
+ * be positive whenever there is work. */
 int ambient_attention_forward(int64_t n, int64_t length, int64_t heads, int64_t head_dim,
                               const float *qkv, float *out, float *lse);
 
@@ -201,7 +204,7 @@ int ambient_attention_backward(int64_t n, int64_t length, int64_t heads, int64_t
 
 /* mp_cat along channels: rows of ca channels of a and cb of b become rows of ca + cb:
  *   y = [wa * a, wb * b],  wa = s (1 - t) / sqrt(ca),  wb = s t / sqrt(cb),
- *   s = sqrt((ca + cb) / ((1 - t)^2 + t^2)). */
+ *   s = sqrt((ca + cb) / ((1 - t)^2 + t^2)).  ca, cb > 0; y must not overlap a or b. */
 int ambient_mp_cat_forward(int64_t rows, int64_t ca, int64_t cb, float t, const float *a,
                            const float *b, float *y);
 int ambient_mp_cat_backward(int64_t rows, int64_t ca, int64_t cb, float t, const float *dy,
@@ -238,19 +241,24 @@ int ambient_channel_scale_backward(int64_t n, int64_t positions, int64_t channel
                                    const float *x, const float *s, const float *dy, float *dx,
                                    float *ds);
 
-/* Activation clipping: y = min(max(x, -limit), limit); dx = dy where -limit < x < limit, else 0. */
+/* Activation clipping: y = min(max(x, -limit), limit); dx = dy where -limit < x < limit, else 0.
+ * limit >= 0; NaN passes through. Outputs may be their inputs exactly (in place). */
 int ambient_clip_forward(int64_t count, float limit, const float *x, float *y);
 int ambient_clip_backward(int64_t count, float limit, const float *x, const float *dy, float *dx);
 
 /* ---- Random numbers (Philox 4x32-10, identical on every backend) ------------------------------- */
 
 /* Element e of stream `stream` under `seed` is a function of (seed, stream, offset + e) alone,
- * so that any backend and any split of the work gives the same numbers (native/cpu/philox.h). */
+ * so that any split of the work gives the same numbers, and any backend the same numbers: the
+ * same bits for uniforms (native/cpu/philox.h), normals equal to about 1e-6 (1 + |z|) since each
+ * backend evaluates Box-Muller's log and sincos its own way.
+ * seed and stream are read as raw 64-bit patterns; offset >= 0. */
 int ambient_random_normal(int64_t count, int64_t seed, int64_t stream, int64_t offset, float *y);
 int ambient_random_uniform(int64_t count, int64_t seed, int64_t stream, int64_t offset, float *y);
 
 /* Inverted dropout: element e is kept when its uniform (seed, stream, offset + e) >= probability,
- * and scaled by 1 / (1 - probability). y may equal x; backward regenerates the same mask. */
+ * and scaled by 1 / (1 - probability), 0 <= probability < 1. y may equal x, dx may equal dy;
+ * backward regenerates the same mask. */
 int ambient_dropout_forward(int64_t count, float probability, int64_t seed, int64_t stream,
                             int64_t offset, const float *x, float *y);
 int ambient_dropout_backward(int64_t count, float probability, int64_t seed, int64_t stream,
@@ -277,7 +285,8 @@ int ambient_ambient_noising(int64_t n, int64_t size, const float *x, const float
  *   with logvar u:  L_i = L_i / exp(u_i) + u_i * sum_e m_e        (EDM2's uncertainty)
  * loss[i] = L_i; grad_x0 = scale * dL_i / dx0_pred; grad_logvar[i] = scale * dL_i / du_i.
  * logvar and grad_logvar are NULL together (no uncertainty); mask (n x size / channels) may be
- * NULL (all ones); grad_x0 may be NULL (loss only). sigma_tn < sigma_t is required. */
+ * NULL (all ones); grad_x0 may be NULL (loss only). sigma_tn < sigma_t is required. loss[i] is
+ * not multiplied by scale. A non-finite logvar is not refused: it propagates (to nan_guard). */
 int ambient_ambient_loss(int64_t n, int64_t size, int64_t channels, float sigma_data,
                          const float *x0_pred, const float *x_t, const float *x_tn,
                          const float *sigma_t, const float *sigma_tn, const float *logvar,
@@ -298,7 +307,8 @@ int ambient_nan_guard(int64_t count, float *x, int64_t *host_bad_count);
  *   g = grad * c,  c = min(1, max_norm / sqrt(*grad_sum_squares)) when grad_sum_squares is not
  *   NULL (clipping by global norm; the norm pass is ambient_sum_squares), else 1
  *   m = beta1 m + (1 - beta1) g,  v = beta2 v + (1 - beta2) g^2
- *   param -= lr * (m / (1 - beta1^step)) / (sqrt(v / (1 - beta2^step)) + eps) */
+ *   param -= lr * (m / (1 - beta1^step)) / (sqrt(v / (1 - beta2^step)) + eps)
+ * The norm is not read back to the host: a NaN norm propagates, an infinite one gives c = 0. */
 int ambient_adam_step(int64_t count, float lr, float beta1, float beta2, float eps, int64_t step,
                       const float *grad_sum_squares, float max_norm, float *param,
                       const float *grad, float *m, float *v);

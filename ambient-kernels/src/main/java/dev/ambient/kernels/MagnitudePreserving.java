@@ -93,4 +93,92 @@ public final class MagnitudePreserving {
             throw e;
         }
     }
+
+    // ---- mp_cat ---------------------------------------------------------------------------
+
+    /**
+     * EDM2's magnitude-preserving concatenation along channels (the last dimension):
+     * {@code y = [wa a, wb b]} with {@code wa = s (1 - t) / sqrt(Ca)}, {@code wb = s t / sqrt(Cb)},
+     * {@code s = sqrt((Ca + Cb) / ((1 - t)^2 + t^2))}. a is {@code [..., Ca]}, b is
+     * {@code [..., Cb]} with the same leading dimensions, y is {@code [..., Ca + Cb]}; modifies
+     * and returns y, which must not overlap a or b.
+     */
+    public static Tensor cat(Tensor a, Tensor b, float t, Tensor y) {
+        String f = "ambient_mp_cat_forward";
+        Device device = Checks.sameDevice(f, "a", a, "b", b, "y", y);
+        String shapes = Checks.shapes("a", a, "b", b, "y", y) + ", t " + t;
+        Checks.finite(f, "t", t);
+        long ca = catChannels(f, "a", a), cb = catChannels(f, "b", b);
+        catRows(f, shapes, a, b);
+        catRows(f, shapes, a, y);
+        if (y.dim(-1) != ca + cb) {
+            throw new IllegalArgumentException(f + ": " + shapes + ": y must have Ca + Cb = " + (ca + cb) + " channels");
+        }
+        Checks.distinct(f, "y", y, "a", a);
+        Checks.distinct(f, "y", y, "b", b);
+        device.activate();
+        device.backend().check(device.backend().api.ambient_mp_cat_forward(a.size() / ca, ca, cb, t, a.segment(),
+                b.segment(), y.segment()), f, shapes);
+        return y;
+    }
+
+    /** {@code mp_cat(a, b, t)} into a new tensor {@code [..., Ca + Cb]}. */
+    public static Tensor cat(Tensor a, Tensor b, float t) {
+        String f = "ambient_mp_cat_forward";
+        Checks.sameDevice(f, "a", a, "b", b);
+        long[] shape = a.shape();
+        shape[shape.length - 1] += b.dim(-1);
+        return intoNew(a.device(), shape, y -> cat(a, b, t, y));
+    }
+
+    /**
+     * Gradients of mp_cat: {@code da = wa dy[..., :Ca]}, {@code db = wb dy[..., Ca:]} with the
+     * weights of {@link #cat(Tensor, Tensor, float, Tensor)}; Ca and Cb are the last dimensions
+     * of da and db. Modifies da and db, which must not overlap each other or dy.
+     */
+    public static void catBackward(Tensor dy, float t, Tensor da, Tensor db) {
+        String f = "ambient_mp_cat_backward";
+        Device device = Checks.sameDevice(f, "dy", dy, "da", da, "db", db);
+        String shapes = Checks.shapes("dy", dy, "da", da, "db", db) + ", t " + t;
+        Checks.finite(f, "t", t);
+        long ca = catChannels(f, "da", da), cb = catChannels(f, "db", db);
+        catRows(f, shapes, da, db);
+        catRows(f, shapes, da, dy);
+        if (dy.dim(-1) != ca + cb) {
+            throw new IllegalArgumentException(f + ": " + shapes + ": dy must have Ca + Cb = " + (ca + cb) + " channels");
+        }
+        Checks.distinct(f, "da", da, "db", db);
+        Checks.distinct(f, "da", da, "dy", dy);
+        Checks.distinct(f, "db", db, "dy", dy);
+        device.activate();
+        device.backend().check(device.backend().api.ambient_mp_cat_backward(da.size() / ca, ca, cb, t, dy.segment(),
+                da.segment(), db.segment()), f, shapes);
+    }
+
+    private static long catChannels(String f, String name, Tensor t) {
+        long c = t.dim(-1);
+        if (c <= 0) throw new IllegalArgumentException(f + ": " + name + " " + java.util.Arrays.toString(t.shape())
+                + " has no channels; mp_cat needs at least one on each side");
+        return c;
+    }
+
+    /** The dimensions before the channels must agree. */
+    private static void catRows(String f, String shapes, Tensor a, Tensor b) {
+        long[] sa = a.shape(), sb = b.shape();
+        if (!java.util.Arrays.equals(sa, 0, sa.length - 1, sb, 0, sb.length - 1)) {
+            throw new IllegalArgumentException(f + ": " + shapes + ": all dimensions but the last (channels) must agree");
+        }
+    }
+
+    /** Allocates an output of {@code shape} on {@code device}, fills it, and frees it if filling fails. */
+    static Tensor intoNew(Device device, long[] shape, java.util.function.Consumer<Tensor> fill) {
+        Tensor out = Tensor.allocate(device, shape);
+        try {
+            fill.accept(out);
+            return out;
+        } catch (RuntimeException e) {
+            out.close();
+            throw e;
+        }
+    }
 }

@@ -208,7 +208,8 @@ public final class BenchMain implements Runnable {
     }
 
     /** The JMH classes that {@code bench kernels} runs; each has a static kernelCase(Map). */
-    static final List<Class<?>> KERNEL_BENCHMARKS = List.of(GemmBenchmark.class, ElementwiseBenchmark.class);
+    static final List<Class<?>> KERNEL_BENCHMARKS = List.of(GemmBenchmark.class, ConvBenchmark.class,
+            AttentionBenchmark.class, ElementwiseBenchmark.class, LayerBenchmark.class, TrainingKernelsBenchmark.class);
 
     /** The case a JMH result measured, from its class's kernelCase(params). */
     static KernelCase kernelCase(RunResult r) {
