@@ -118,35 +118,8 @@ static int64_t tile_size(int64_t count, int64_t unit, int64_t target) {
 
 /* ---- Scratch ------------------------------------------------------------------------------- */
 
-/* One 64-byte aligned block is kept between calls (allocating and faulting in fresh pages
- * every call would cost more than small problems take); concurrent calls get their own.
- * Its first 64 bytes hold its capacity in floats; blocks above SCRATCH_KEEP_BYTES are freed. */
-#define SCRATCH_HEADER_FLOATS 16
-#define SCRATCH_KEEP_BYTES (INT64_C(256) << 20)
+/* Scratch is kept between calls (cpu/scratch.c). */
 static void *scratch_cache;
-
-static float *scratch_take(int64_t floats) {
-    void *p = __atomic_exchange_n(&scratch_cache, NULL, __ATOMIC_ACQ_REL);
-    if (p != NULL && *(int64_t *)p >= floats) return (float *)p + SCRATCH_HEADER_FLOATS;
-    free(p);
-    int64_t bytes;
-    if (__builtin_add_overflow(floats, SCRATCH_HEADER_FLOATS, &bytes) ||
-        __builtin_mul_overflow(bytes, (int64_t)sizeof(float), &bytes) || bytes > (INT64_C(1) << 60))
-        return NULL;
-    p = aligned_alloc(64, (size_t)round_up(bytes, 64));
-    if (p == NULL) return NULL;
-    *(int64_t *)p = floats;
-    return (float *)p + SCRATCH_HEADER_FLOATS;
-}
-
-static void scratch_give(float *scratch) {
-    void *p = scratch - SCRATCH_HEADER_FLOATS;
-    if (*(int64_t *)p * (int64_t)sizeof(float) > SCRATCH_KEEP_BYTES) {
-        free(p);
-        return;
-    }
-    free(__atomic_exchange_n(&scratch_cache, p, __ATOMIC_ACQ_REL));
-}
 
 /* Hands out consecutive 64-byte aligned pieces of a block. */
 static float *carve(float **cursor, int64_t floats) {
@@ -328,7 +301,7 @@ int ambient_attention_forward(int64_t n, int64_t length, int64_t heads, int64_t 
     if (flops < (double)PARALLEL_FLOPS) threads = 1;
     if (threads > items) threads = (int)items;
 
-    float *scratch = scratch_take(per_thread * threads);
+    float *scratch = ambient_scratch_take(&scratch_cache, per_thread * threads);
     if (scratch == NULL)
         return ambient_fail(AMBIENT_STATUS_OUT_OF_MEMORY, "%s: cannot allocate %lld bytes of scratch",
                             __func__, (long long)(per_thread * threads * f));
@@ -359,7 +332,7 @@ int ambient_attention_forward(int64_t n, int64_t length, int64_t heads, int64_t 
                                lse == NULL ? NULL : lse + head * length + q0);
         }
     }
-    scratch_give(scratch);
+    ambient_scratch_give(&scratch_cache, scratch);
     return AMBIENT_STATUS_OK;
 }
 
@@ -544,7 +517,7 @@ int ambient_attention_backward(int64_t n, int64_t length, int64_t heads, int64_t
     int64_t partial_floats = parts > 1 ? tasks * length * head_dim : 0;
     int64_t total = per_thread * threads + round_up(partial_floats, 16);
 
-    float *scratch = scratch_take(total);
+    float *scratch = ambient_scratch_take(&scratch_cache, total);
     if (scratch == NULL)
         return ambient_fail(AMBIENT_STATUS_OUT_OF_MEMORY, "%s: cannot allocate %lld bytes of scratch",
                             __func__, (long long)(total * f));
@@ -592,6 +565,6 @@ int ambient_attention_backward(int64_t n, int64_t length, int64_t heads, int64_t
             }
         }
     }
-    scratch_give(scratch);
+    ambient_scratch_give(&scratch_cache, scratch);
     return AMBIENT_STATUS_OK;
 }

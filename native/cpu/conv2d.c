@@ -35,6 +35,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* 3x3 forward and input gradient by Winograd F(2x2, 3x3) (cpu/conv2d_winograd.c) where it
+ * applies (AMBIENT_CONV_ALGO=gemm forces the implicit GEMM below). */
+int ambient_conv2d_winograd_applies(int64_t h, int64_t w);
+int ambient_conv2d_winograd(int64_t n, int64_t h, int64_t w, int64_t cin, int64_t cout, const float *src,
+                            const float *weight, int flipped, float beta, float *dst, int threads);
+
 static int64_t min64(int64_t x, int64_t y) { return x < y ? x : y; }
 static int64_t ceil_div(int64_t x, int64_t y) { return (x + y - 1) / y; }
 static int64_t round_up(int64_t x, int64_t y) { return ceil_div(x, y) * y; }
@@ -44,32 +50,8 @@ static int64_t round_up(int64_t x, int64_t y) { return ceil_div(x, y) * y; }
 
 /* ---- Scratch ------------------------------------------------------------------------------- */
 
-/* One 64-byte aligned block kept between calls, so that the hot path neither allocates nor
- * faults in fresh pages; concurrent calls allocate their own. The first 64 bytes hold the
- * capacity in floats. Blocks above SCRATCH_KEEP_BYTES are freed after use. */
-#define SCRATCH_HEADER_FLOATS 16
-#define SCRATCH_KEEP_BYTES (INT64_C(256) << 20)
+/* Scratch is kept between calls (cpu/scratch.c). */
 static void *scratch_cache;
-
-static float *scratch_take(int64_t floats) {
-    void *p = __atomic_exchange_n(&scratch_cache, NULL, __ATOMIC_ACQ_REL);
-    if (p != NULL && *(int64_t *)p >= floats) return (float *)p + SCRATCH_HEADER_FLOATS;
-    free(p);
-    int64_t bytes = round_up((floats + SCRATCH_HEADER_FLOATS) * (int64_t)sizeof(float), 64);
-    p = aligned_alloc(64, (size_t)bytes);
-    if (p == NULL) return NULL;
-    *(int64_t *)p = floats;
-    return (float *)p + SCRATCH_HEADER_FLOATS;
-}
-
-static void scratch_give(float *scratch) {
-    void *p = scratch - SCRATCH_HEADER_FLOATS;
-    if (*(int64_t *)p * (int64_t)sizeof(float) > SCRATCH_KEEP_BYTES) {
-        free(p);
-        return;
-    }
-    free(__atomic_exchange_n(&scratch_cache, p, __ATOMIC_ACQ_REL));
-}
 
 /* ---- Patches ------------------------------------------------------------------------------- */
 
@@ -462,15 +444,17 @@ int ambient_conv2d_forward(int64_t n, int64_t h, int64_t w, int64_t c_in, int64_
         return gemm_status(__func__, ambient_gemm(0, 1, 1, m, c_out, c_in, 1.0f, x, c_in, 0, weight, c_in, 0, beta,
                                                   y, c_out, 0));
     int threads = threads_for((double)y_count * (double)(9 * c_in));
+    if (ambient_conv2d_winograd_applies(h, w))
+        return ambient_conv2d_winograd(n, h, w, c_in, c_out, x, weight, 0, beta, y, threads);
     patch_source ps = {x, h, w, c_in, 3, 9, 1};
     weight_operand wo = {weight, c_in, c_out, 9, 0};
     int64_t floats = rows_product_scratch(&ps, m, c_out, threads);
-    float *scratch = scratch_take(floats);
+    float *scratch = ambient_scratch_take(&scratch_cache, floats);
     if (scratch == NULL)
         return ambient_fail(AMBIENT_STATUS_OUT_OF_MEMORY, "%s: cannot allocate %lld bytes of packing buffers",
                             __func__, (long long)(floats * F));
     rows_product(&ps, m, c_out, &wo, beta, y, threads, scratch);
-    scratch_give(scratch);
+    ambient_scratch_give(&scratch_cache, scratch);
     return AMBIENT_STATUS_OK;
 }
 
@@ -496,15 +480,17 @@ int ambient_conv2d_backward_input(int64_t n, int64_t h, int64_t w, int64_t c_in,
         return gemm_status(__func__, ambient_gemm(0, 0, 1, m, c_in, c_out, 1.0f, dy, c_out, 0, weight, c_in, 0, beta,
                                                   dx, c_in, 0));
     int threads = threads_for((double)dx_count * (double)(9 * c_out));
+    if (ambient_conv2d_winograd_applies(h, w))
+        return ambient_conv2d_winograd(n, h, w, c_out, c_in, dy, weight, 1, beta, dx, threads);
     patch_source ps = {dy, h, w, c_out, 3, 9, 1};
     weight_operand wo = {weight, c_in, c_out, 9, 1};
     int64_t floats = rows_product_scratch(&ps, m, c_in, threads);
-    float *scratch = scratch_take(floats);
+    float *scratch = ambient_scratch_take(&scratch_cache, floats);
     if (scratch == NULL)
         return ambient_fail(AMBIENT_STATUS_OUT_OF_MEMORY, "%s: cannot allocate %lld bytes of packing buffers",
                             __func__, (long long)(floats * F));
     rows_product(&ps, m, c_in, &wo, beta, dx, threads, scratch);
-    scratch_give(scratch);
+    ambient_scratch_give(&scratch_cache, scratch);
     return AMBIENT_STATUS_OK;
 }
 
@@ -535,11 +521,11 @@ int ambient_conv2d_backward_weight(int64_t n, int64_t h, int64_t w, int64_t c_in
     if (threads > by_steps) threads = (int)by_steps;
     patch_source ps = {x, h, w, c_in, 3, 9, 1};
     int64_t floats = weight_product_scratch(c_out, k_cols, 9, threads);
-    float *scratch = scratch_take(floats);
+    float *scratch = ambient_scratch_take(&scratch_cache, floats);
     if (scratch == NULL)
         return ambient_fail(AMBIENT_STATUS_OUT_OF_MEMORY, "%s: cannot allocate %lld bytes of packing buffers",
                             __func__, (long long)(floats * F));
     weight_product(&ps, m, dy, c_out, beta, dweight, threads, scratch);
-    scratch_give(scratch);
+    ambient_scratch_give(&scratch_cache, scratch);
     return AMBIENT_STATUS_OK;
 }

@@ -178,32 +178,8 @@ static void gemm_run(const gemm_problem *g, const ambient_cpu_kernels *kern, flo
 
 /* ---- Packing workspace -------------------------------------------------------------------- */
 
-/* One 64-byte aligned block is kept between calls so that the hot path does not allocate
- * (and fault in fresh pages) every time; concurrent calls simply allocate their own. Its
- * first 64 bytes hold its capacity in floats. Blocks above WORKSPACE_KEEP_BYTES are freed. */
-#define WORKSPACE_HEADER_FLOATS 16
-#define WORKSPACE_KEEP_BYTES (INT64_C(256) << 20)
+/* Packing buffers are kept between calls (cpu/scratch.c). */
 static void *workspace_cache;
-
-static float *workspace_take(int64_t floats) {
-    void *p = __atomic_exchange_n(&workspace_cache, NULL, __ATOMIC_ACQ_REL);
-    if (p != NULL && *(int64_t *)p >= floats) return (float *)p + WORKSPACE_HEADER_FLOATS;
-    free(p);
-    int64_t bytes = round_up((floats + WORKSPACE_HEADER_FLOATS) * (int64_t)sizeof(float), 64);
-    p = aligned_alloc(64, (size_t)bytes);
-    if (p == NULL) return NULL;
-    *(int64_t *)p = floats;
-    return (float *)p + WORKSPACE_HEADER_FLOATS;
-}
-
-static void workspace_give(float *workspace) {
-    void *p = workspace - WORKSPACE_HEADER_FLOATS;
-    if (*(int64_t *)p * (int64_t)sizeof(float) > WORKSPACE_KEEP_BYTES) {
-        free(p);
-        return;
-    }
-    free(__atomic_exchange_n(&workspace_cache, p, __ATOMIC_ACQ_REL));
-}
 
 /* ---- Entry point ------------------------------------------------------------------------------ */
 
@@ -298,7 +274,7 @@ int ambient_gemm(int32_t transpose_a, int32_t transpose_b, int64_t batch, int64_
     int64_t a_floats = round_up(min64(kern->mc, round_up(m, kern->mr)) * kc, 16);
     int64_t b_floats = round_up(min64(kern->nc, round_up(n, kern->nr)) * kc, 16);
     int64_t total = one_per_thread ? threads * (a_floats + b_floats) : b_floats + threads * a_floats;
-    float *workspace = workspace_take(total);
+    float *workspace = ambient_scratch_take(&workspace_cache, total);
     if (workspace == NULL)
         return ambient_fail(AMBIENT_STATUS_OUT_OF_MEMORY, "%s: cannot allocate %lld bytes of packing buffers",
                             __func__, (long long)(total * (int64_t)sizeof(float)));
@@ -332,6 +308,6 @@ int ambient_gemm(int32_t transpose_a, int32_t transpose_b, int64_t batch, int64_
             }
         }
     }
-    workspace_give(workspace);
+    ambient_scratch_give(&workspace_cache, workspace);
     return AMBIENT_STATUS_OK;
 }

@@ -49,6 +49,12 @@ int ambient_cpu_threads(void);
         }                                                                              \
     } while (0)
 
+/* A 64-byte aligned scratch block of at least `floats` floats, reused from the op family's
+ * cache slot when it is big enough (cpu/scratch.c); NULL when memory runs out. Give it back
+ * with ambient_scratch_give on the same slot. */
+float *ambient_scratch_take(void **slot, int64_t floats);
+void ambient_scratch_give(void **slot, float *scratch);
+
 /* True when the byte ranges [a, a+abytes) and [b, b+bbytes) intersect. */
 static inline int ambient_overlaps(const void *a, int64_t abytes, const void *b, int64_t bbytes) {
     const char *pa = (const char *)a, *pb = (const char *)b;

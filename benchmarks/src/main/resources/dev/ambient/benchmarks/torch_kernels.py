@@ -108,7 +108,6 @@ def case(op, shape):
         out = forward(qg, kg, vg)
         return lambda: torch.autograd.grad(out, (qg, kg, vg), dout, retain_graph=True)
 
-    n_elems = math.prod(dims(shape))
     if op in ("mp_silu_forward", "mp_silu_backward", "mp_sum_forward", "mp_sum_backward",
               "clip_forward", "dropout_forward"):
         x, y = rand(*dims(shape)) * 3, rand(*dims(shape))
@@ -171,9 +170,13 @@ def case(op, shape):
         adam = torch.optim.Adam([param], lr=1e-4, betas=(0.9, 0.99), eps=1e-8)
         return adam.step
 
-    if op == "mp_cat_forward":
-        a, b = rand(*dims(shape)), rand(*dims(shape))
-        return lambda: torch.cat([a * 0.7, b * 0.3], dim=-1)
+    if op == "mp_cat_forward":  # shape "NxHxWx(Ca+Cb)"
+        head, channels = shape.rsplit("x", 1)
+        ca, cb = (int(c) for c in channels.strip("()").split("+"))
+        a, b = rand(*dims(head), ca), rand(*dims(head), cb)
+        scale = math.sqrt((ca + cb) / (0.5 ** 2 + 0.5 ** 2))
+        wa, wb = scale * 0.5 / math.sqrt(ca), scale * 0.5 / math.sqrt(cb)
+        return lambda: torch.cat([a * wa, b * wb], dim=-1)
     if op in ("avg_pool2x2_forward", "upsample2x_forward"):
         n, h, w, c = dims(shape)
         x = rand(n, c, h, w).contiguous(memory_format=torch.channels_last)
