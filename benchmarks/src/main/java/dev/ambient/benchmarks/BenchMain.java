@@ -112,6 +112,10 @@ public final class BenchMain implements Runnable {
 
         @Override
         public Integer call() throws IOException, RunnerException, InterruptedException {
+            if (updateBaseline && only != null) {
+                System.err.println("--update-baseline needs a complete run: drop --only");
+                return 2;
+            }
             Device d = BenchDevices.resolve(device);
             String torchProblem = vsTorch ? TorchComparison.unavailable() : null;
             if (torchProblem != null) System.out.println("--vs-torch skipped: " + torchProblem);
@@ -165,7 +169,7 @@ public final class BenchMain implements Runnable {
             if (updateBaseline) Baseline.write(Baseline.defaultPath(backend), cases);
             if (check != null) {
                 Path file = check.toString().isEmpty() ? Baseline.defaultPath(backend) : check;
-                List<String> failures = Baseline.check(file, cases, tolerance);
+                List<String> failures = Baseline.check(file, cases, tolerance, only == null);
                 if (!failures.isEmpty()) {
                     System.out.println("Throughput check against " + file + " FAILED:");
                     failures.forEach(f -> System.out.println("  " + f));
