@@ -109,11 +109,7 @@ public final class MagnitudePreserving {
         String shapes = Checks.shapes("a", a, "b", b, "y", y) + ", t " + t;
         Checks.finite(f, "t", t);
         long ca = catChannels(f, "a", a), cb = catChannels(f, "b", b);
-        catRows(f, shapes, a, b);
-        catRows(f, shapes, a, y);
-        if (y.dim(-1) != ca + cb) {
-            throw new IllegalArgumentException(f + ": " + shapes + ": y must have Ca + Cb = " + (ca + cb) + " channels");
-        }
+        checkCatOutput(f, shapes, a, b, "y", y, ca + cb);
         Checks.distinct(f, "y", y, "a", a);
         Checks.distinct(f, "y", y, "b", b);
         device.activate();
@@ -142,11 +138,7 @@ public final class MagnitudePreserving {
         String shapes = Checks.shapes("dy", dy, "da", da, "db", db) + ", t " + t;
         Checks.finite(f, "t", t);
         long ca = catChannels(f, "da", da), cb = catChannels(f, "db", db);
-        catRows(f, shapes, da, db);
-        catRows(f, shapes, da, dy);
-        if (dy.dim(-1) != ca + cb) {
-            throw new IllegalArgumentException(f + ": " + shapes + ": dy must have Ca + Cb = " + (ca + cb) + " channels");
-        }
+        checkCatOutput(f, shapes, da, db, "dy", dy, ca + cb);
         Checks.distinct(f, "da", da, "db", db);
         Checks.distinct(f, "da", da, "dy", dy);
         Checks.distinct(f, "db", db, "dy", dy);
@@ -167,6 +159,15 @@ public final class MagnitudePreserving {
         long[] sa = a.shape(), sb = b.shape();
         if (!java.util.Arrays.equals(sa, 0, sa.length - 1, sb, 0, sb.length - 1)) {
             throw new IllegalArgumentException(f + ": " + shapes + ": all dimensions but the last (channels) must agree");
+        }
+    }
+
+    /** The concatenated tensor must share a's (and b's) leading dimensions and have Ca + Cb channels. */
+    private static void checkCatOutput(String f, String shapes, Tensor a, Tensor b, String name, Tensor joined, long channels) {
+        catRows(f, shapes, a, b);
+        catRows(f, shapes, a, joined);
+        if (joined.dim(-1) != channels) {
+            throw new IllegalArgumentException(f + ": " + shapes + ": " + name + " must have Ca + Cb = " + channels + " channels");
         }
     }
 
