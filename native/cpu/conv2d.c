@@ -422,6 +422,28 @@ static int gemm_status(const char *function, int status) {
     AMBIENT_REQUIRE(!ambient_overlaps(out, (out_count) * F, in, (in_count) * F), "%s: %s = %p overlaps %s = %p", \
                     __func__, #out, (void *)(out), #in, (const void *)(in))
 
+/* The 3x3 forward convolution (flipped = 0: src is x with c_in channels, dst y with c_out) or
+ * input gradient (flipped = 1: src is dy with c_out channels, dst dx with c_in), after the
+ * entry points' checks: Winograd where it applies, else the implicit GEMM. */
+static int conv3x3_rows(const char *function, int64_t n, int64_t h, int64_t w, int64_t c_in, int64_t c_out,
+                        const float *src, const float *weight, int flipped, float beta, float *dst) {
+    int64_t m = n * h * w;
+    int64_t src_channels = flipped ? c_out : c_in, dst_channels = flipped ? c_in : c_out;
+    int threads = threads_for((double)(m * dst_channels) * (double)(9 * src_channels));
+    if (ambient_conv2d_winograd_applies(h, w))
+        return ambient_conv2d_winograd(n, h, w, src_channels, dst_channels, src, weight, flipped, beta, dst, threads);
+    patch_source ps = {src, h, w, src_channels, 3, 9, 1};
+    weight_operand wo = {weight, c_in, c_out, 9, flipped};
+    int64_t floats = rows_product_scratch(&ps, m, dst_channels, threads);
+    float *scratch = ambient_scratch_take(&scratch_cache, floats);
+    if (scratch == NULL)
+        return ambient_fail(AMBIENT_STATUS_OUT_OF_MEMORY, "%s: cannot allocate %lld bytes of packing buffers",
+                            function, (long long)(floats * F));
+    rows_product(&ps, m, dst_channels, &wo, beta, dst, threads, scratch);
+    ambient_scratch_give(&scratch_cache, scratch);
+    return AMBIENT_STATUS_OK;
+}
+
 int ambient_conv2d_forward(int64_t n, int64_t h, int64_t w, int64_t c_in, int64_t c_out, int64_t kernel,
                            const float *x, const float *weight, float beta, float *y) {
     ambient_clear_error();
@@ -443,19 +465,7 @@ int ambient_conv2d_forward(int64_t n, int64_t h, int64_t w, int64_t c_in, int64_
     if (kernel == 1)
         return gemm_status(__func__, ambient_gemm(0, 1, 1, m, c_out, c_in, 1.0f, x, c_in, 0, weight, c_in, 0, beta,
                                                   y, c_out, 0));
-    int threads = threads_for((double)y_count * (double)(9 * c_in));
-    if (ambient_conv2d_winograd_applies(h, w))
-        return ambient_conv2d_winograd(n, h, w, c_in, c_out, x, weight, 0, beta, y, threads);
-    patch_source ps = {x, h, w, c_in, 3, 9, 1};
-    weight_operand wo = {weight, c_in, c_out, 9, 0};
-    int64_t floats = rows_product_scratch(&ps, m, c_out, threads);
-    float *scratch = ambient_scratch_take(&scratch_cache, floats);
-    if (scratch == NULL)
-        return ambient_fail(AMBIENT_STATUS_OUT_OF_MEMORY, "%s: cannot allocate %lld bytes of packing buffers",
-                            __func__, (long long)(floats * F));
-    rows_product(&ps, m, c_out, &wo, beta, y, threads, scratch);
-    ambient_scratch_give(&scratch_cache, scratch);
-    return AMBIENT_STATUS_OK;
+    return conv3x3_rows(__func__, n, h, w, c_in, c_out, x, weight, 0, beta, y);
 }
 
 int ambient_conv2d_backward_input(int64_t n, int64_t h, int64_t w, int64_t c_in, int64_t c_out, int64_t kernel,
@@ -479,19 +489,7 @@ int ambient_conv2d_backward_input(int64_t n, int64_t h, int64_t w, int64_t c_in,
     if (kernel == 1)
         return gemm_status(__func__, ambient_gemm(0, 0, 1, m, c_in, c_out, 1.0f, dy, c_out, 0, weight, c_in, 0, beta,
                                                   dx, c_in, 0));
-    int threads = threads_for((double)dx_count * (double)(9 * c_out));
-    if (ambient_conv2d_winograd_applies(h, w))
-        return ambient_conv2d_winograd(n, h, w, c_out, c_in, dy, weight, 1, beta, dx, threads);
-    patch_source ps = {dy, h, w, c_out, 3, 9, 1};
-    weight_operand wo = {weight, c_in, c_out, 9, 1};
-    int64_t floats = rows_product_scratch(&ps, m, c_in, threads);
-    float *scratch = ambient_scratch_take(&scratch_cache, floats);
-    if (scratch == NULL)
-        return ambient_fail(AMBIENT_STATUS_OUT_OF_MEMORY, "%s: cannot allocate %lld bytes of packing buffers",
-                            __func__, (long long)(floats * F));
-    rows_product(&ps, m, c_in, &wo, beta, dx, threads, scratch);
-    ambient_scratch_give(&scratch_cache, scratch);
-    return AMBIENT_STATUS_OK;
+    return conv3x3_rows(__func__, n, h, w, c_in, c_out, dy, weight, 1, beta, dx);
 }
 
 int ambient_conv2d_backward_weight(int64_t n, int64_t h, int64_t w, int64_t c_in, int64_t c_out, int64_t kernel,
