@@ -246,6 +246,19 @@ int ambient_channel_scale_backward(int64_t n, int64_t positions, int64_t channel
 int ambient_clip_forward(int64_t count, float limit, const float *x, float *y);
 int ambient_clip_backward(int64_t count, float limit, const float *x, const float *dy, float *dx);
 
+/* ---- Per-sample scaling ------------------------------------------------------------------------ */
+
+/* For n samples of `size` elements: out[i, e] = alpha[i] * x[i, e] + beta[i] * y[i, e], or
+ * out = alpha[i] * x when beta and y are both NULL (then y is never read). alpha and beta are
+ * device arrays of n floats, not checked for finiteness (a NaN propagates). beta and y are NULL
+ * together or given together; when given, y is always read, even where beta[i] == 0 (so a NaN
+ * in y gives NaN, unlike the beta of gemm or conv2d). out may be exactly x or exactly y (in
+ * place, e.g. accumulation y += x with alpha = beta = 1, out = y), but must not partly overlap
+ * either of them nor overlap alpha or beta; the CPU backend refuses such overlaps, other
+ * backends may not detect them. */
+int ambient_sample_axpby(int64_t n, int64_t size, const float *alpha, const float *x,
+                         const float *beta, const float *y, float *out);
+
 /* ---- Random numbers (Philox 4x32-10, identical on every backend) ------------------------------- */
 
 /* Element e of stream `stream` under `seed` is a function of (seed, stream, offset + e) alone,
