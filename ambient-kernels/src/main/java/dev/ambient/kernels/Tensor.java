@@ -157,6 +157,24 @@ public final class Tensor implements AutoCloseable {
         return new Tensor(device, dims, size, segment(), null);
     }
 
+    /**
+     * A view of {@code shape}'s element count of this tensor's elements, starting at element
+     * {@code offset} (row-major), sharing this one's memory: how a model keeps all its
+     * parameters in one buffer and still hands each layer a tensor of its own shape. Closing the
+     * view frees nothing; closing this tensor invalidates the view.
+     */
+    public Tensor slice(long offset, long... shape) {
+        long[] dims = checkShape(shape);
+        long count = elementCount(dims);
+        if (offset < 0 || offset > size || count > size - offset) {
+            throw new IllegalArgumentException("cannot take " + count + " elements " + Arrays.toString(dims) + " at offset "
+                    + offset + " of " + describe() + " (" + size + " elements)");
+        }
+        MemorySegment whole = segment();
+        MemorySegment part = count == 0 ? MemorySegment.NULL : whole.asSlice(offset * Float.BYTES, count * Float.BYTES);
+        return new Tensor(device, dims, count, part, null);
+    }
+
     // ---- Contents -------------------------------------------------------------------------
 
     /** Copies {@code values} (row-major, exactly {@link #size()} of them) into the tensor. */
