@@ -3,8 +3,12 @@ comparisons (Karras et al. 2024, "Analyzing and Improving the Training Dynamics 
 Models"). Parameter names equal EDM2's state_dict keys, so that a safetensors checkpoint written
 by Ambient loads here and the other way round. Float32, NCHW, PyTorch 1.13.
 
-    python3 edm2_torch.py count CONFIG.json           # prints the learned-parameter count
-    python3 edm2_torch.py step CONFIG.json BATCH N    # times N train steps, prints images/s
+    python3 edm2_torch.py count CONFIG.json                        # the learned-parameter count
+    python3 edm2_torch.py step CONFIG.json BATCH N [WEIGHTS] [OUT.json]
+        # times N train steps (forward, loss, backward, Adam, two EMAs): images/s, peak memory
+    python3 edm2_torch.py forward CONFIG.json WEIGHTS INPUTS OUTPUTS
+        # D(x; sigma) and the logvar in eval mode; INPUTS holds x [N,C,H,W], sigma [N] and,
+        # for a conditional net, labels [N, label_dim]; OUTPUTS gets denoised and logvar
 
 CONFIG.json holds the fields of dev.ambient.model.unet.UNetConfig (imgResolution, ...).
 """
@@ -203,10 +207,48 @@ def load_safetensors(path):
     return out
 
 
-def train_step_timing(cfg, batch, steps):
+def save_safetensors(path, tensors):
+    """Writes float32 tensors (name -> tensor) as a safetensors file."""
+    header, blobs, offset = {}, [], 0
+    for name, t in tensors.items():
+        data = t.detach().contiguous().numpy().astype("<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    raw = json.dumps(header).encode()
+    raw += b" " * (-len(raw) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(raw)) + raw + b"".join(blobs))
+
+
+def load_network(cfg, weights):
+    net = Precond(cfg)
+    if weights:
+        net.load_state_dict(load_safetensors(weights), strict=True)
+    return net
+
+
+def forward(cfg, weights, inputs, outputs):
+    net = load_network(cfg, weights).eval()
+    data = load_safetensors(inputs)
+    with torch.no_grad():
+        d, logvar = net(data["x"], data["sigma"], data.get("labels"), return_logvar=True)
+    save_safetensors(outputs, {"denoised": d, "logvar": logvar.flatten()})
+
+
+def power_ema_beta(std, images_after, batch):
+    """EDM2's power-function EMA: beta = (1 - batch / n)^(gamma + 1), gamma from std."""
+    roots = np.roots([1, 7, 16 - std ** -2, 12 - std ** -2])
+    gamma = roots[np.isreal(roots)].real.max()
+    return (1 - batch / images_after) ** (gamma + 1)
+
+
+def train_step_timing(cfg, batch, steps, weights=None):
     torch.manual_seed(0)
-    net = Precond(cfg).train()
+    net = load_network(cfg, weights).train()
     opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.99), eps=1e-8)
+    params = [p for p in net.parameters()]
+    emas = [[p.detach().clone() for p in params] for _ in (0.05, 0.10)]
     res, ch = cfg["imgResolution"], cfg["imgChannels"]
     images = torch.randn(batch, ch, res, res) * 0.5
     times = []
@@ -219,8 +261,16 @@ def train_step_timing(cfg, batch, steps):
         loss = (weight.reshape(-1, 1, 1, 1) / logvar.exp() * (denoised - images) ** 2 + logvar).sum() / batch
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        for p in params:  # EDM2 zeroes non-finite gradients
+            torch.nan_to_num(p.grad, nan=0, posinf=0, neginf=0, out=p.grad)
         opt.step()
+        with torch.no_grad():
+            for ema, std in zip(emas, (0.05, 0.10)):
+                beta = power_ema_beta(std, (step + 1) * batch, batch)
+                torch._foreach_lerp_(ema, params, 1 - beta)
         times.append(time.perf_counter() - t0)
+        if not math.isfinite(loss.item()):
+            raise SystemExit(f"non-finite loss at step {step}")
     times = sorted(times[2:])
     return batch / times[len(times) // 2]
 
@@ -231,10 +281,24 @@ def main():
         net = Precond(cfg)
         print(sum(p.numel() for p in net.parameters()))
     elif command == "step":
+        import os
+        import resource
+        threads = int(os.environ.get("OMP_NUM_THREADS", "2"))
+        torch.set_num_threads(threads)
+        weights = sys.argv[5] if len(sys.argv) > 5 and sys.argv[5] != "-" else None
+        rate = train_step_timing(cfg, int(sys.argv[3]), int(sys.argv[4]), weights)
+        result = {"images_per_s": rate, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "torch": torch.__version__, "threads": threads,
+                  "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE")}
+        if len(sys.argv) > 6:
+            with open(sys.argv[6], "w") as f:
+                json.dump(result, f)
+        print(f"{rate:.2f} images/s, peak {result['peak_rss_mb']:.0f} MB")
+    elif command == "forward":
         torch.set_num_threads(int(__import__("os").environ.get("OMP_NUM_THREADS", "2")))
-        print(f"{train_step_timing(cfg, int(sys.argv[3]), int(sys.argv[4])):.2f} images/s")
+        forward(cfg, sys.argv[3], sys.argv[4], sys.argv[5])
     else:
-        raise SystemExit("usage: edm2_torch.py count|step CONFIG.json [BATCH STEPS]")
+        raise SystemExit("usage: edm2_torch.py count|step|forward CONFIG.json ...")
 
 
 if __name__ == "__main__":
