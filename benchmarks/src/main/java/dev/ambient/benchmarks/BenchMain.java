@@ -26,7 +26,7 @@ import picocli.CommandLine.Option;
 /** {@code ./ambient bench}: the machine's ceilings and the kernel benchmarks, as a table and JSON. */
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Measure the machine's ceilings and the kernels' speed.",
-        subcommands = {BenchMain.Peak.class, BenchMain.Kernels.class})
+        subcommands = {BenchMain.Peak.class, BenchMain.Kernels.class, BenchMain.Train.class})
 public final class BenchMain implements Runnable {
 
     static final String NATIVE_ACCESS = "--enable-native-access=ALL-UNNAMED";
@@ -56,6 +56,108 @@ public final class BenchMain implements Runnable {
             json.put("fma_peak_gflops", round(gflops));
             json.put("memory_bandwidth_gbs", round(gbPerS));
             return json;
+        }
+    }
+
+    @Command(name = "train", mixinStandardHelpOptions = true,
+            description = "Time the full train step (noising, forward, loss, backward, Adam, EMA) of DESIGN.md's workloads.")
+    static final class Train implements Callable<Integer> {
+        @Option(names = "--workload", defaultValue = "W1", split = ",", description = "W1, W2 (CPU-sized) or W3; a comma list runs several (default ${DEFAULT-VALUE}).")
+        List<String> workloads;
+
+        @Option(names = "--steps", description = "Timed steps after two warm-up steps (default: 10 for W1, 5 otherwise).")
+        Integer steps;
+
+        @Option(names = "--batch", description = "Override the workload's batch size.")
+        Integer batch;
+
+        @Option(names = "--vs-torch", description = "Also train the same network from the same weights in PyTorch (/usr/bin/python3).")
+        boolean vsTorch;
+
+        @Option(names = "--json", paramLabel = "FILE", description = "Write the results as JSON.")
+        Path json;
+
+        @Option(names = "--device", defaultValue = "auto", description = "auto, cpu, cuda or cuda:N.")
+        String device;
+
+        @Override
+        public Integer call() throws Exception {
+            if (vsTorch) {
+                String why = TorchEdm2.unavailable();
+                if (why != null) {
+                    System.err.println("bench train --vs-torch: " + why);
+                    return 2;
+                }
+            }
+            Device d = BenchDevices.resolve(device);
+            List<Map<String, Object>> results = new ArrayList<>();
+            Path dir = Files.createTempDirectory("ambient-train-bench");
+            try {
+                for (String w : workloads) {
+                    String workload = w.toUpperCase();
+                    int b = batch != null ? batch : TrainBenchmark.batchOf(workload);
+                    int n = steps != null ? steps : workload.equals("W1") ? 10 : 5;
+                    Path out = dir.resolve(workload + ".json"), weights = dir.resolve(workload + ".safetensors");
+                    System.out.printf("%s: batch %d, %d timed steps on %s ...%n", workload, b, n, d);
+                    runChild(List.of(workload, Integer.toString(b), Integer.toString(n), device, out.toString(), weights.toString()));
+                    @SuppressWarnings("unchecked")
+                    Map<String, Object> r = new ObjectMapper().readValue(out.toFile(), LinkedHashMap.class);
+                    if (vsTorch) {
+                        Path torchOut = dir.resolve(workload + "-torch.json");
+                        TorchEdm2.run(dir, dev.ambient.model.unet.UNetConfig.preset(workload), d.threads(), "step",
+                                Integer.toString(b), Integer.toString(n), weights.toString(), torchOut.toString());
+                        @SuppressWarnings("unchecked")
+                        Map<String, Object> t = new ObjectMapper().readValue(torchOut.toFile(), LinkedHashMap.class);
+                        double ours = ((Number) r.get("images_per_s")).doubleValue();
+                        double theirs = ((Number) t.get("images_per_s")).doubleValue();
+                        r.put("torch_images_per_s", round(theirs));
+                        r.put("speedup_vs_torch", round(ours / theirs));
+                        r.put("torch_peak_rss_mb", round(((Number) t.get("peak_rss_mb")).doubleValue()));
+                        r.put("torch", t.get("torch"));
+                        r.put("torch_threads", t.get("threads"));
+                        r.put("openblas_coretype", t.get("openblas_coretype"));
+                    }
+                    r.remove("losses");
+                    results.add(r);
+                    System.out.printf("%s: %.1f images/s (median step %.0f ms), peak RSS %.0f MB%s%n", workload,
+                            ((Number) r.get("images_per_s")).doubleValue(), ((Number) r.get("step_ms_median")).doubleValue(),
+                            ((Number) r.get("peak_rss_mb")).doubleValue(),
+                            vsTorch ? String.format("; PyTorch %.1f images/s, peak RSS %.0f MB; speedup %.2fx",
+                                    ((Number) r.get("torch_images_per_s")).doubleValue(),
+                                    ((Number) r.get("torch_peak_rss_mb")).doubleValue(),
+                                    ((Number) r.get("speedup_vs_torch")).doubleValue()) : "");
+                }
+            } finally {
+                try (var files = Files.list(dir)) {
+                    for (Path f : files.toList()) Files.deleteIfExists(f);
+                }
+                Files.deleteIfExists(dir);
+            }
+            if (json != null) writeJson(json, Map.of("machine", machine(d), "workloads", results));
+            return 0;
+        }
+
+        /** Runs TrainBenchmark.main in a fresh JVM with this one's class path and Ambient settings. */
+        private static void runChild(List<String> args) throws IOException, InterruptedException {
+            List<String> cmd = new ArrayList<>();
+            cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+            cmd.add(NATIVE_ACCESS);
+            System.getProperties().forEach((k, v) -> {
+                if (k.toString().startsWith("ambient.")) cmd.add("-D" + k + "=" + v);
+            });
+            cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), TrainBenchmark.class.getName()));
+            cmd.addAll(args);
+            int rc = new ProcessBuilder(cmd).inheritIO().start().waitFor();
+            if (rc != 0) throw new IOException("the train benchmark of " + args.getFirst() + " failed (exit " + rc + ")");
+        }
+
+        private static Map<String, Object> machine(Device d) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("device", d.name());
+            m.put("backend", d.kind().name().toLowerCase());
+            m.put("threads", d.threads());
+            m.put("cpus", Runtime.getRuntime().availableProcessors());
+            return m;
         }
     }
 

@@ -267,7 +267,8 @@ def train_step_timing(cfg, batch, steps, weights=None):
         with torch.no_grad():
             for ema, std in zip(emas, (0.05, 0.10)):
                 beta = power_ema_beta(std, (step + 1) * batch, batch)
-                torch._foreach_lerp_(ema, params, 1 - beta)
+                for e, p in zip(ema, params):
+                    e.lerp_(p, 1 - beta)
         times.append(time.perf_counter() - t0)
         if not math.isfinite(loss.item()):
             raise SystemExit(f"non-finite loss at step {step}")

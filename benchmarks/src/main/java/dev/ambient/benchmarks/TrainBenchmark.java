@@ -1,0 +1,108 @@
+package dev.ambient.benchmarks;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.ambient.kernels.Device;
+import dev.ambient.kernels.RandomNumbers;
+import dev.ambient.kernels.Tensor;
+import dev.ambient.model.checkpoint.ModelCheckpoint;
+import dev.ambient.model.train.LearningRateSchedule;
+import dev.ambient.model.train.Trainer;
+import dev.ambient.model.train.TrainingBatch;
+import dev.ambient.model.unet.Edm2Model;
+import dev.ambient.model.unet.UNetConfig;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * The full training step of a DESIGN.md workload, timed: noising, forward, Ambient loss (EDM's
+ * case: sigma_tn = 0), backward, NaN guard, Adam, two power-function EMAs (EDM2's recipe).
+ * Each workload runs in a JVM of its own ({@link #main}), so that its peak resident memory is
+ * its own. The PyTorch side trains the same network from the same safetensors weights.
+ */
+public final class TrainBenchmark {
+
+    /** The workloads of DESIGN.md: preset and batch. */
+    static int batchOf(String workload) {
+        return switch (workload.toUpperCase()) {
+            case "W1" -> 32;
+            case "W2" -> 64;
+            case "W3" -> 128;
+            default -> throw new IllegalArgumentException("unknown workload " + workload + " (W1, W2 or W3)");
+        };
+    }
+
+    /**
+     * Child-JVM entry: {@code TrainBenchmark WORKLOAD BATCH STEPS DEVICE OUT.json [WEIGHTS]} times
+     * STEPS steps after two warm-up steps and writes images/s (median step), the losses and
+     * the process's peak resident memory; with WEIGHTS it also saves the initial weights there
+     * for the PyTorch side.
+     */
+    public static void main(String[] args) throws IOException {
+        String workload = args[0];
+        int batch = Integer.parseInt(args[1]), steps = Integer.parseInt(args[2]);
+        Device device = BenchDevices.resolve(args[3]);
+        Path out = Path.of(args[4]);
+        UNetConfig config = UNetConfig.preset(workload);
+        int r = config.imgResolution(), c = config.imgChannels();
+        SplittableRandom random = new SplittableRandom(1);
+        Map<String, Object> result = new LinkedHashMap<>();
+        try (Edm2Model model = new Edm2Model(config, device, 1);
+             Tensor images = RandomNumbers.normal(device, 2, 0, 0, batch, r, r, c)) {
+            if (args.length > 5) ModelCheckpoint.save(model, Path.of(args[5]), Map.of("workload", workload));
+            Trainer.Options options = Trainer.Options.edm2(new LearningRateSchedule(1e-3, 0, 0), 3);
+            try (Trainer trainer = new Trainer(model, options)) {
+                double[] seconds = new double[steps];
+                double[] losses = new double[steps + 2];
+                for (int s = 0; s < steps + 2; s++) {
+                    double[] sigma = new double[batch];
+                    for (int i = 0; i < batch; i++) sigma[i] = Math.exp(-0.4 + random.nextGaussian());
+                    TrainingBatch b = TrainingBatch.clean(images, sigma);
+                    long t0 = System.nanoTime();
+                    Trainer.StepStats stats = trainer.step(List.of(b));
+                    double dt = (System.nanoTime() - t0) * 1e-9;
+                    if (!Double.isFinite(stats.loss()) || stats.nonFinite() != 0) {
+                        throw new IllegalStateException(workload + " step " + s + ": loss " + stats.loss() + ", "
+                                + stats.nonFinite() + " non-finite gradient elements");
+                    }
+                    losses[s] = stats.loss();
+                    if (s >= 2) seconds[s - 2] = dt;
+                }
+                double[] sorted = seconds.clone();
+                Arrays.sort(sorted);
+                result.put("workload", workload);
+                result.put("batch", batch);
+                result.put("steps", steps);
+                result.put("backend", device.kind().name().toLowerCase());
+                result.put("device", device.name());
+                result.put("threads", device.threads());
+                result.put("parameters", model.parameters().trainedSize());
+                result.put("images_per_s", batch / sorted[steps / 2]);
+                result.put("step_ms_median", 1e3 * sorted[steps / 2]);
+                result.put("step_ms_min", 1e3 * sorted[0]);
+                result.put("activation_pool_mb", model.pool().bytesOwned() / 1048576.0);
+                result.put("losses", losses);
+            }
+        }
+        result.put("peak_rss_mb", peakRssMb());
+        new ObjectMapper().writeValue(out.toFile(), result);
+    }
+
+    /** VmHWM of this process, in MiB (Linux), or -1. */
+    static double peakRssMb() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("VmHWM:")) return Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024.0;
+            }
+        } catch (IOException | NumberFormatException e) {
+            // not Linux
+        }
+        return -1;
+    }
+}
