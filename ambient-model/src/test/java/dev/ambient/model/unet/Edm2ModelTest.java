@@ -165,6 +165,56 @@ class Edm2ModelTest {
     }
 
     @Test
+    void twoMicroBatchesGiveTheGradientOfTheirUnion() {
+        SplittableRandom random = new SplittableRandom(seed + 3);
+        UNetConfig c = tiny(0);
+        int n = 4, per = 8 * 8 * 3;
+        double[] sigma = {0.3, 1.7, 9.0, 0.05};
+        double[] sigmaTn = {0, 0.9, 0, 0.01};
+        int[] labels = {2, 0, 3, 1};
+        try (Edm2Model model = new Edm2Model(c, CPU, seed); Tensor xT = images(n, c, random.nextLong());
+             Tensor xTn = images(n, c, random.nextLong())) {
+            randomize(model, random);
+            float[] whole = gradient(model, List.of(new int[] {0, 4}), xT, xTn, sigma, sigmaTn, labels);
+            float[] halves = gradient(model, List.of(new int[] {0, 2}, new int[] {2, 4}), xT, xTn, sigma, sigmaTn, labels);
+            double err = 0, ref = 0;
+            for (int i = 0; i < whole.length; i++) {
+                err = Math.max(err, Math.abs(whole[i] - halves[i]));
+                ref = Math.max(ref, Math.abs(whole[i]));
+            }
+            assertTrue(ref > 0 && err <= 1e-5 * ref, "max difference " + err + " of max " + ref);
+        }
+    }
+
+    /** The parameters' gradient of the batch's loss mean, accumulated over the given [from, to) sample ranges. */
+    private static float[] gradient(Edm2Model model, List<int[]> ranges, Tensor xT, Tensor xTn, double[] sigma,
+                                    double[] sigmaTn, int[] labels) {
+        model.prepare(false);
+        int per = (int) (xT.size() / xT.dim(0));
+        boolean accumulate = false;
+        for (int[] r : ranges) {
+            int n = r[1] - r[0];
+            long[] shape = {n, xT.dim(1), xT.dim(2), xT.dim(3)};
+            Tensor x = xT.slice((long) r[0] * per, shape), xn = xTn.slice((long) r[0] * per, shape);
+            double[] s = java.util.Arrays.copyOfRange(sigma, r[0], r[1]), sn = java.util.Arrays.copyOfRange(sigmaTn, r[0], r[1]);
+            StepContext ctx = new StepContext(model.pool(), true, 77, accumulate, model.ones(n));
+            Edm2Model.Output out = model.forward(x, s, java.util.Arrays.copyOfRange(labels, r[0], r[1]), true, ctx);
+            try (Tensor sT = Tensor.of(CPU, floats(s), n); Tensor sTn = Tensor.of(CPU, floats(sn), n);
+                 Tensor loss = Tensor.allocate(CPU, n); Tensor gLogvar = Tensor.allocate(CPU, n)) {
+                Tensor gX0 = model.pool().take(x.shape());
+                AmbientLoss.loss(out.denoised(), x, xn, sT, sTn, out.logvar().reshape(n), null, 0.5f, 1f / sigma.length, loss,
+                        gX0, gLogvar);
+                model.pool().give(out.denoised());
+                model.backward(gX0, gLogvar, ctx);
+                model.pool().give(out.logvar());
+            }
+            accumulate = true;
+        }
+        model.finishBackward();
+        return model.parameters().grads().toArray();
+    }
+
+    @Test
     void checkpointRoundTripGivesTheSameOutputsAndATruncatedFileIsRefused(@TempDir Path dir) throws IOException {
         SplittableRandom random = new SplittableRandom(seed + 1);
         UNetConfig c = tiny(0);
