@@ -32,32 +32,29 @@ public final class ModelCheckpoint {
      * of the model's own trained weights, with the model's buffers.
      */
     public static void save(Parameters params, Tensor flatValues, Path file, Map<String, String> metadata) throws IOException {
-        float[] flat = flatValues == null ? null : flatValues.toArray();
-        Map<String, SafeTensors.Tensor> out = new LinkedHashMap<>();
-        long offset = 0;
-        for (Parameters.Entry e : params.entries()) {
-            float[] ours;
-            if (e.trained() && flat != null) {
-                ours = Arrays.copyOfRange(flat, (int) offset, (int) (offset + e.size()));
-            } else {
-                ours = e.value().toArray();
-            }
-            if (e.trained()) offset += e.size();
-            out.put(e.name(), new SafeTensors.Tensor(e.torchShape(), e.toTorch(ours)));
-        }
-        SafeTensors.write(file, out, metadata);
+        SafeTensors.write(file, tensors(params, flatValues), metadata);
     }
 
     /**
      * Loads weights written by {@link #save} or by PyTorch (EDM2's names; F32, F16 or BF16).
-     * Every parameter and buffer of the model must be in the file with its PyTorch shape, and
-     * the file must hold nothing else; otherwise an IOException names the file and what differs.
+     * A {@link TrainingCheckpoint} file loads too (its network part). Every parameter and buffer
+     * of the model must be in the file with its PyTorch shape, and the file must hold nothing else; otherwise an IOException names the file and what differs.
      *
      * @return the file's metadata
      */
     public static Map<String, String> load(Edm2Model model, Path file) throws IOException {
         SafeTensors.Contents contents = SafeTensors.read(file);
         Map<String, SafeTensors.Tensor> tensors = contents.tensors();
+        if (TrainingCheckpoint.FORMAT.equals(contents.metadata().get("format"))) { // a training state: its network part
+            tensors = new LinkedHashMap<>(tensors);
+            tensors.keySet().removeIf(name -> name.startsWith("trainer."));
+        }
+        load(model, tensors, file);
+        return contents.metadata();
+    }
+
+    /** Loads the network's entries from tensors read from {@code file} (named in errors); see {@link #load(Edm2Model, Path)}. */
+    static void load(Edm2Model model, Map<String, SafeTensors.Tensor> tensors, Path file) throws IOException {
         Parameters params = model.parameters();
         TreeSet<String> missing = new TreeSet<>(), unexpected = new TreeSet<>(tensors.keySet());
         StringBuilder shapes = new StringBuilder();
@@ -80,7 +77,24 @@ public final class ModelCheckpoint {
         for (Parameters.Entry e : params.entries()) {
             e.value().copyFrom(e.fromTorch(tensors.get(e.name()).values()));
         }
-        return contents.metadata();
+    }
+
+    /** The network's entries in PyTorch's layout, with {@code flatValues} (or the model's own) for the trained ones. */
+    static Map<String, SafeTensors.Tensor> tensors(Parameters params, Tensor flatValues) {
+        float[] flat = flatValues == null ? null : flatValues.toArray();
+        Map<String, SafeTensors.Tensor> out = new LinkedHashMap<>();
+        long offset = 0;
+        for (Parameters.Entry e : params.entries()) {
+            float[] ours;
+            if (e.trained() && flat != null) {
+                ours = Arrays.copyOfRange(flat, (int) offset, (int) (offset + e.size()));
+            } else {
+                ours = e.value().toArray();
+            }
+            if (e.trained()) offset += e.size();
+            out.put(e.name(), new SafeTensors.Tensor(e.torchShape(), e.toTorch(ours)));
+        }
+        return out;
     }
 
     private static String describe(Edm2Model model) {

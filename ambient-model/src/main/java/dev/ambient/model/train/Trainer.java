@@ -78,6 +78,11 @@ public final class Trainer implements AutoCloseable {
         return emas.get(k);
     }
 
+    /** Number of EMAs kept. */
+    public int emaCount() {
+        return emas.size();
+    }
+
     /** Adam's first and second moments (flat), for checkpoints. */
     public Tensor adamM() {
         return m;
