@@ -31,6 +31,7 @@ public final class TrainingCheckpoint {
         Map<String, String> meta = new LinkedHashMap<>(metadata);
         meta.put("format", FORMAT);
         meta.put("step", Long.toString(trainer.step()));
+        meta.put("updates", Long.toString(trainer.updates()));
         meta.put("images_seen", Long.toString(trainer.imagesSeen()));
         meta.put("emas", Integer.toString(trainer.emaCount()));
         SafeTensors.write(file, tensors, meta);
@@ -62,16 +63,20 @@ public final class TrainingCheckpoint {
             }
             values.put(t.getKey(), stored.values());
         }
-        long step, images;
+        long step, updates, images;
         try {
             step = Long.parseLong(meta.get("step"));
+            updates = Long.parseLong(meta.get("updates"));
             images = Long.parseLong(meta.get("images_seen"));
         } catch (NumberFormatException e) {
-            throw new IOException(file + ": step or images_seen is missing or not a number", e);
+            throw new IOException(file + ": step, updates or images_seen is missing or not a number", e);
+        }
+        if (updates > step || step < 0 || updates < 0 || images < 0) {
+            throw new IOException(file + ": inconsistent progress (step " + step + ", updates " + updates + ", images " + images + ")");
         }
         ModelCheckpoint.load(trainer.model(), network, file); // verifies every name and shape first
         for (var t : targets.entrySet()) t.getValue().copyFrom(values.get(t.getKey()));
-        trainer.restoreProgress(step, images);
+        trainer.restoreProgress(step, updates, images);
         return meta;
     }
 

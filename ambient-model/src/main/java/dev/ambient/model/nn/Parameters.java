@@ -249,6 +249,19 @@ public final class Parameters implements AutoCloseable {
         return Collections.unmodifiableList(new ArrayList<>(entries.values()));
     }
 
+    /**
+     * Copies another store's buffers and, as trained values, {@code flatValues} (a flat copy such
+     * as an EMA, or {@code other.values()}): how an EMA becomes a network to sample from.
+     */
+    public void copyFrom(Parameters other, Tensor flatValues) {
+        if (other.trainedSize != trainedSize || other.bufferSize != bufferSize || flatValues.size() != trainedSize) {
+            throw new IllegalArgumentException("parameter stores differ: " + trainedSize + "/" + bufferSize + " values here, "
+                    + other.trainedSize + "/" + other.bufferSize + " there, " + flatValues.size() + " given");
+        }
+        values.copyFrom(flatValues);
+        if (bufferSize > 0) buffers.copyFrom(other.buffers);
+    }
+
     @Override
     public void close() {
         if (values != null) values.close();

@@ -38,14 +38,20 @@ public final class Trainer implements AutoCloseable {
         }
     }
 
-    /** What a step did: the mean loss per sample, the gradient's norm before clipping, the non-finite elements zeroed, the rate. */
-    public record StepStats(long step, double loss, double gradNorm, long nonFinite, double learningRate) {}
+    /**
+     * What a step did: the mean loss per sample and each sample's loss (micro-batches in order),
+     * the gradient's norm before clipping, the non-finite gradient elements zeroed, the rate,
+     * and whether the update was skipped because the loss was not finite.
+     */
+    public record StepStats(long step, double loss, double[] sampleLosses, double gradNorm, long nonFinite,
+                            double learningRate, boolean skipped) {}
 
     private final Edm2Model model;
     private final Options options;
     private final Tensor m, v, sumSquares;
     private final List<Tensor> emas = new ArrayList<>();
-    private long step;
+    private long step;       // steps taken, skipped ones included (they key the step's noise)
+    private long updates;    // Adam updates applied (its bias correction counts these)
     private long imagesSeen;
 
     public Trainer(Edm2Model model, Options options) {
@@ -64,9 +70,14 @@ public final class Trainer implements AutoCloseable {
         return model;
     }
 
-    /** Steps taken. */
+    /** Steps taken, including those skipped for a non-finite loss. */
     public long step() {
         return step;
+    }
+
+    /** Optimizer updates applied (steps not skipped). */
+    public long updates() {
+        return updates;
     }
 
     public long imagesSeen() {
@@ -93,9 +104,12 @@ public final class Trainer implements AutoCloseable {
     }
 
     /** Restores the counters of a resumed run (the tensors are restored through their accessors). */
-    public void restoreProgress(long step, long imagesSeen) {
-        if (step < 0 || imagesSeen < 0) throw new IllegalArgumentException("step and imagesSeen must be non-negative");
+    public void restoreProgress(long step, long updates, long imagesSeen) {
+        if (step < 0 || updates < 0 || updates > step || imagesSeen < 0) {
+            throw new IllegalArgumentException("inconsistent progress: step " + step + ", updates " + updates + ", images " + imagesSeen);
+        }
         this.step = step;
+        this.updates = updates;
         this.imagesSeen = imagesSeen;
     }
 
@@ -116,29 +130,39 @@ public final class Trainer implements AutoCloseable {
         TensorPool pool = model.pool();
         model.prepare(true);
         double lossSum = 0;
+        double[] losses = new double[total];
+        int at = 0;
         for (int i = 0; i < microBatches.size(); i++) {
             TrainingBatch b = microBatches.get(i);
             long stepSeed = noiseSeed == -1 ? mix(options.seed(), step, i) : mix(noiseSeed, 0, i);
-            lossSum += forwardBackward(b, i, stepSeed, 1.0 / total, pool);
+            lossSum += forwardBackward(b, i, stepSeed, 1.0 / total, pool, losses, at);
+            at += b.size();
+        }
+        Parameters p = model.parameters();
+        if (!Double.isFinite(lossSum)) { // EDM2 would zero the gradient; a step from a NaN loss teaches nothing, so skip it
+            step++;
+            imagesSeen += total;
+            return new StepStats(step, lossSum / total, losses, Double.NaN, 0, 0, true);
         }
         model.finishBackward();
-        Parameters p = model.parameters();
         long nonFinite = Optimizer.nanGuard(p.grads());
         Optimizer.sumSquares(p.grads(), false, sumSquares);
         double gradNorm = Math.sqrt(sumSquares.toArray()[0]);
         step++;
+        updates++;
         double lr = options.learningRate().at(imagesSeen, total);
-        Optimizer.adamStep(p.values(), p.grads(), m, v, (float) lr, options.beta1(), options.beta2(), options.eps(), step,
+        Optimizer.adamStep(p.values(), p.grads(), m, v, (float) lr, options.beta1(), options.beta2(), options.eps(), updates,
                 options.clipNorm() > 0 ? sumSquares : null, options.clipNorm() > 0 ? options.clipNorm() : 0f);
         imagesSeen += total;
         for (int k = 0; k < emas.size(); k++) {
             Optimizer.emaUpdate(p.values(), emas.get(k), (float) options.emas().get(k).beta(imagesSeen, total));
         }
-        return new StepStats(step, lossSum / total, gradNorm, nonFinite, lr);
+        return new StepStats(step, lossSum / total, losses, gradNorm, nonFinite, lr, false);
     }
 
     /** Noising, forward, loss, backward for one micro-batch; returns the sum of its per-sample losses. */
-    private double forwardBackward(TrainingBatch b, int index, long stepSeed, double scale, TensorPool pool) {
+    private double forwardBackward(TrainingBatch b, int index, long stepSeed, double scale, TensorPool pool, double[] losses,
+                                   int at) {
         Tensor x = b.images();
         int n = b.size();
         Tensor sigmaT = pool.take(n).copyFrom(toFloats(b.sigmaT()));
@@ -154,7 +178,11 @@ public final class Trainer implements AutoCloseable {
         AmbientLoss.loss(out.denoised(), xT, xTn, sigmaT, sigmaTn, logvar, b.mask(), (float) model.precond().sigmaData(),
                 (float) scale, loss, gradX0, gradLogvar);
         double sum = 0;
-        for (float l : loss.toArray()) sum += l;
+        float[] perSample = loss.toArray();
+        for (int i = 0; i < n; i++) {
+            losses[at + i] = perSample[i];
+            sum += perSample[i];
+        }
         pool.give(out.denoised());
         model.backward(gradX0, gradLogvar, ctx);
         for (Tensor t : new Tensor[] {out.logvar(), gradLogvar, loss, xT, xTn, sigmaT, sigmaTn}) pool.give(t);
