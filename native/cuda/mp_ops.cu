@@ -3,8 +3,7 @@
  *   mp_silu(x)      = silu(x) / 0.596,   d/dx = (s + x s (1 - s)) / 0.596 with s = sigmoid(x)
  *   mp_sum(a, b, t) = wa a + wb b,       wa = (1-t) / n, wb = t / n, n = sqrt((1-t)^2 + t^2)
  * with their gradients (the weights are computed on the host, in float, as the CPU does),
- * and below them mp_cat (EDM2's magnitude-preserving concatenation) and sample_axpby (a
- * per-sample linear combination), one thread per element.
+ * and below them mp_cat (EDM2's magnitude-preserving concatenation), one thread per element.
  *
  * Memory-bound: grid-stride loops, 256 threads per block, at most 8 blocks per SM. When
  * every pointer is 16-byte aligned a thread moves a float4 per step and the last count % 4
@@ -302,48 +301,5 @@ int ambient_mp_cat_backward(int64_t rows, int64_t ca, int64_t cb, float t, const
     status = ambient_cuda_begin(__func__, &ctx);
     if (status) return status;
     AMBIENT_CUDA_CHECK(ambient_for_each(ctx, rows * (ca + cb), mp_cat_backward_op{ca, cb, wa, wb, dy, da, db}));
-    return AMBIENT_STATUS_OK;
-}
-
-/* ---- sample_axpby: out = alpha[i] x + beta[i] y per sample ------------------------------------
- * Per-sample scalars are device floats read by the kernel (no host round trip). beta and y
- * are NULL together (out = alpha x). out may be x or y exactly: each element is read before
- * the same thread writes it. */
-
-struct sample_axpby_op {
-    int64_t size;
-    const float *alpha, *x, *beta, *y;
-    float *out;
-    __device__ void operator()(int64_t e) const {
-        int64_t i = e / size;
-        out[e] = y ? alpha[i] * x[e] + beta[i] * y[e] : alpha[i] * x[e];
-    }
-};
-
-int ambient_sample_axpby(int64_t n, int64_t size, const float *alpha, const float *x, const float *beta,
-                         const float *y, float *out) {
-    ambient_cuda_clear_error();
-    AMBIENT_REQUIRE(n >= 0 && size >= 0, "%s: n = %lld and size = %lld must be non-negative", __func__,
-                    (long long)n, (long long)size);
-    AMBIENT_REQUIRE(size == 0 || n <= AMBIENT_MAX_COUNT / size, "%s: n * size = %lld * %lld is too large", __func__,
-                    (long long)n, (long long)size);
-    AMBIENT_REQUIRE((beta == NULL) == (y == NULL),
-                    "%s: beta and y must be given together (beta %s, y %s)", __func__, beta ? "given" : "NULL",
-                    y ? "given" : "NULL");
-    if (n == 0 || size == 0) return AMBIENT_STATUS_OK;
-    AMBIENT_REQUIRE_POINTER(alpha);
-    AMBIENT_REQUIRE_POINTER(x);
-    AMBIENT_REQUIRE_POINTER(out);
-    int64_t f = (int64_t)sizeof(float), bytes = n * size * f, scalars = n * f;
-    AMBIENT_REQUIRE(out == x || !ambient_overlaps(out, bytes, x, bytes), "%s: out partly overlaps x", __func__);
-    AMBIENT_REQUIRE(!ambient_overlaps(out, bytes, alpha, scalars), "%s: out overlaps alpha", __func__);
-    if (y != NULL) {
-        AMBIENT_REQUIRE(out == y || !ambient_overlaps(out, bytes, y, bytes), "%s: out partly overlaps y", __func__);
-        AMBIENT_REQUIRE(!ambient_overlaps(out, bytes, beta, scalars), "%s: out overlaps beta", __func__);
-    }
-    ambient_cuda_context ctx;
-    int status = ambient_cuda_begin(__func__, &ctx);
-    if (status) return status;
-    AMBIENT_CUDA_CHECK(ambient_for_each(ctx, n * size, sample_axpby_op{size, alpha, x, beta, y, out}));
     return AMBIENT_STATUS_OK;
 }

@@ -306,13 +306,6 @@ int ambient_ambient_loss(int64_t n, int64_t size, int64_t channels, float sigma_
                          const float *mask, float scale, float *loss, float *grad_x0,
                          float *grad_logvar);
 
-/* Per-sample linear combination over n samples of `size` elements:
- *   out[i*size+e] = alpha[i]*x[i*size+e] + beta[i]*y[i*size+e]
- * alpha, beta: n device floats. beta and y both NULL (out = alpha*x) or both given; out may
- * be identical to x or y. */
-int ambient_sample_axpby(int64_t n, int64_t size, const float *alpha, const float *x, const float *beta,
-                         const float *y, float *out);
-
 /* ---- Optimizer and bookkeeping (one pass over memory each) -------------------------------------- */
 
 /* *result = sum of x^2 (accumulated in double), or *result += that when accumulate != 0.
