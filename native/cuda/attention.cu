@@ -21,7 +21,8 @@
  * the given head_dim (T = 32 forward and 16 backward at d = 64).
  *
  * Plain float32 (no tensor cores yet; exp is CUDA's expf). Products are dot products over d
- * read from shared memory, one output per thread: simple, not fast. This file was compiled,
+ * read from shared memory (rows an odd number of floats apart, against bank conflicts), one
+ * output per thread: simple, not fast. This file was compiled,
  * not yet run on a GPU: the parity harness checks it there.
  */
 #include "internal.cuh"
@@ -33,9 +34,12 @@
 #define MAX_TILE 32
 #define SMEM_LIMIT (48 * 1024)
 
-static int64_t forward_floats(int64_t t, int64_t d) { return 4 * t * d + t * (t + 1) + 3 * t; }
-static int64_t dkdv_floats(int64_t t, int64_t d) { return 6 * t * d + 2 * t * (t + 1) + 2 * t; }
-static int64_t dq_floats(int64_t t, int64_t d) { return 5 * t * d + t * (t + 1) + 2 * t; }
+/* Shared-memory rows of d values are ld = d rounded up to an odd number apart, so that 32
+ * threads reading 32 different rows (the key side of the dot products) hit 32 banks. */
+static __host__ __device__ int64_t row_stride(int64_t d) { return d | 1; }
+static int64_t forward_floats(int64_t t, int64_t d) { return 4 * t * row_stride(d) + t * (t + 1) + 3 * t; }
+static int64_t dkdv_floats(int64_t t, int64_t d) { return 6 * t * row_stride(d) + 2 * t * (t + 1) + 2 * t; }
+static int64_t dq_floats(int64_t t, int64_t d) { return 5 * t * row_stride(d) + t * (t + 1) + 2 * t; }
 
 /* Largest tile whose buffers fit; 0 when even one row does not. */
 static int pick_tile(int64_t (*floats)(int64_t, int64_t), int64_t d) {
@@ -44,13 +48,14 @@ static int pick_tile(int64_t (*floats)(int64_t, int64_t), int64_t d) {
     return 0;
 }
 
-/* Rows [r0, r0 + T) of one of q, k, v (which = 0, 1, 2) of head h of sample b into dst (T x d),
- * zero past length. base = qkv of (b, h). */
+/* Rows [r0, r0 + T) of one of q, k, v (which = 0, 1, 2) of head h of sample b into dst (T rows
+ * of d, ld apart), zero past length. base = qkv of (b, h). */
 static __device__ __forceinline__ void load_rows(float *dst, const float *base, int64_t tok, int which, int64_t r0,
                                                  int64_t length, int t, int64_t d) {
+    const int64_t ld = row_stride(d);
     for (int64_t e = threadIdx.x; e < t * d; e += THREADS) {
         int64_t r = e / d, c = e % d;
-        dst[e] = r0 + r < length ? base[(r0 + r) * tok + which * d + c] : 0.0f;
+        dst[r * ld + c] = r0 + r < length ? base[(r0 + r) * tok + which * d + c] : 0.0f;
     }
 }
 
@@ -66,7 +71,8 @@ static __global__ void __launch_bounds__(THREADS)
 attention_forward_kernel(int64_t length, int64_t heads, int64_t d, int t, float scale, const float *qkv, float *out,
                          float *lse) {
     extern __shared__ float sm[];
-    float *qs = sm, *ks = qs + t * d, *vs = ks + t * d, *os = vs + t * d, *ss = os + t * d;
+    const int64_t ld = row_stride(d);
+    float *qs = sm, *ks = qs + t * ld, *vs = ks + t * ld, *os = vs + t * ld, *ss = os + t * ld;
     float *m_s = ss + t * (t + 1), *l_s = m_s + t, *a_s = l_s + t;
     const int64_t bh = blockIdx.x, b = bh / heads, h = bh % heads, q0 = (int64_t)blockIdx.y * t;
     const int64_t tok = 3 * heads * d;
@@ -74,7 +80,7 @@ attention_forward_kernel(int64_t length, int64_t heads, int64_t d, int t, float 
     const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
 
     load_rows(qs, base, tok, 0, q0, length, t, d);
-    for (int64_t e = threadIdx.x; e < t * d; e += THREADS) os[e] = 0.0f;
+    for (int64_t e = threadIdx.x; e < t * ld; e += THREADS) os[e] = 0.0f;
     for (int i = threadIdx.x; i < t; i += THREADS) {
         m_s[i] = -INFINITY;
         l_s[i] = 0.0f;
@@ -86,7 +92,7 @@ attention_forward_kernel(int64_t length, int64_t heads, int64_t d, int t, float 
         __syncthreads();
         for (int e = threadIdx.x; e < t * t; e += THREADS) {
             int i = e / t, j = e % t;
-            ss[i * (t + 1) + j] = k0 + j < length ? dot(qs + i * d, ks + j * d, d) * scale : -INFINITY;
+            ss[i * (t + 1) + j] = k0 + j < length ? dot(qs + i * ld, ks + j * ld, d) * scale : -INFINITY;
         }
         __syncthreads();
         for (int i = warp; i < t; i += WARPS) {
@@ -116,15 +122,15 @@ attention_forward_kernel(int64_t length, int64_t heads, int64_t d, int t, float 
         for (int64_t e = threadIdx.x; e < t * d; e += THREADS) {
             int64_t i = e / d, c = e % d;
             const float *p = ss + i * (t + 1);
-            float acc = a_s[i] * os[e];
-            for (int j = 0; j < t; j++) acc = fmaf(p[j], vs[j * d + c], acc);
-            os[e] = acc;
+            float acc = a_s[i] * os[i * ld + c];
+            for (int j = 0; j < t; j++) acc = fmaf(p[j], vs[j * ld + c], acc);
+            os[i * ld + c] = acc;
         }
     }
     __syncthreads();
     for (int64_t e = threadIdx.x; e < t * d; e += THREADS) {
         int64_t i = e / d, c = e % d;
-        if (q0 + i < length) out[((b * length + q0 + i) * heads + h) * d + c] = os[e] / l_s[i];
+        if (q0 + i < length) out[((b * length + q0 + i) * heads + h) * d + c] = os[i * ld + c] / l_s[i];
     }
     if (lse)
         for (int i = threadIdx.x; i < t; i += THREADS)
@@ -159,8 +165,9 @@ static __device__ __forceinline__ void probs_tile(int t, int64_t d, int64_t leng
         int i = e / t, j = e % t;
         float p = 0.0f, ds = 0.0f;
         if (q0 + i < length && k0 + j < length) {
-            p = expf(dot(qs + i * d, ks + j * d, d) * scale - lse_s[i]);
-            ds = p * (dot(dos + i * d, vs + j * d, d) - d_s[i]);
+            const int64_t ld = row_stride(d);
+            p = expf(dot(qs + i * ld, ks + j * ld, d) * scale - lse_s[i]);
+            ds = p * (dot(dos + i * ld, vs + j * ld, d) - d_s[i]);
         }
         if (ps) ps[i * (t + 1) + j] = p;
         dss[i * (t + 1) + j] = ds;
@@ -181,8 +188,9 @@ static __global__ void __launch_bounds__(THREADS)
 attention_dkdv_kernel(int64_t length, int64_t heads, int64_t d, int t, float scale, const float *qkv,
                       const float *lse, const float *dout, const float *dd, float *dqkv) {
     extern __shared__ float sm[];
-    float *ks = sm, *vs = ks + t * d, *dks = vs + t * d, *dvs = dks + t * d, *qs = dvs + t * d, *dos = qs + t * d;
-    float *ps = dos + t * d, *dss = ps + t * (t + 1), *lse_s = dss + t * (t + 1), *d_s = lse_s + t;
+    const int64_t ld = row_stride(d);
+    float *ks = sm, *vs = ks + t * ld, *dks = vs + t * ld, *dvs = dks + t * ld, *qs = dvs + t * ld, *dos = qs + t * ld;
+    float *ps = dos + t * ld, *dss = ps + t * (t + 1), *lse_s = dss + t * (t + 1), *d_s = lse_s + t;
     const int64_t bh = blockIdx.x, b = bh / heads, h = bh % heads, k0 = (int64_t)blockIdx.y * t;
     const int64_t tok = 3 * heads * d, orow = heads * d;
     const float *base = qkv + (b * length * heads + h) * 3 * d;
@@ -190,7 +198,7 @@ attention_dkdv_kernel(int64_t length, int64_t heads, int64_t d, int t, float sca
 
     load_rows(ks, base, tok, 1, k0, length, t, d);
     load_rows(vs, base, tok, 2, k0, length, t, d);
-    for (int64_t e = threadIdx.x; e < t * d; e += THREADS) dks[e] = dvs[e] = 0.0f;
+    for (int64_t e = threadIdx.x; e < t * ld; e += THREADS) dks[e] = dvs[e] = 0.0f;
     for (int64_t q0 = 0; q0 < length; q0 += t) {
         __syncthreads();
         load_rows(qs, base, tok, 0, q0, length, t, d);
@@ -201,13 +209,13 @@ attention_dkdv_kernel(int64_t length, int64_t heads, int64_t d, int t, float sca
         __syncthreads();
         for (int64_t e = threadIdx.x; e < t * d; e += THREADS) {
             int64_t j = e / d, c = e % d;
-            float dv = dvs[e], dk = dks[e];
+            float dv = dvs[j * ld + c], dk = dks[j * ld + c];
             for (int i = 0; i < t; i++) {
-                dv = fmaf(ps[i * (t + 1) + j], dos[i * d + c], dv);
-                dk = fmaf(dss[i * (t + 1) + j], qs[i * d + c], dk);
+                dv = fmaf(ps[i * (t + 1) + j], dos[i * ld + c], dv);
+                dk = fmaf(dss[i * (t + 1) + j], qs[i * ld + c], dk);
             }
-            dvs[e] = dv;
-            dks[e] = dk;
+            dvs[j * ld + c] = dv;
+            dks[j * ld + c] = dk;
         }
     }
     __syncthreads();
@@ -215,8 +223,8 @@ attention_dkdv_kernel(int64_t length, int64_t heads, int64_t d, int t, float sca
     for (int64_t e = threadIdx.x; e < t * d; e += THREADS) {
         int64_t j = e / d, c = e % d;
         if (k0 + j >= length) continue;
-        dbase[(k0 + j) * tok + d + c] = dks[e] * scale;
-        dbase[(k0 + j) * tok + 2 * d + c] = dvs[e];
+        dbase[(k0 + j) * tok + d + c] = dks[j * ld + c] * scale;
+        dbase[(k0 + j) * tok + 2 * d + c] = dvs[j * ld + c];
     }
 }
 
@@ -224,8 +232,9 @@ static __global__ void __launch_bounds__(THREADS)
 attention_dq_kernel(int64_t length, int64_t heads, int64_t d, int t, float scale, const float *qkv, const float *lse,
                     const float *dout, const float *dd, float *dqkv) {
     extern __shared__ float sm[];
-    float *qs = sm, *dos = qs + t * d, *dqs = dos + t * d, *ks = dqs + t * d, *vs = ks + t * d;
-    float *dss = vs + t * d, *lse_s = dss + t * (t + 1), *d_s = lse_s + t;
+    const int64_t ld = row_stride(d);
+    float *qs = sm, *dos = qs + t * ld, *dqs = dos + t * ld, *ks = dqs + t * ld, *vs = ks + t * ld;
+    float *dss = vs + t * ld, *lse_s = dss + t * (t + 1), *d_s = lse_s + t;
     const int64_t bh = blockIdx.x, b = bh / heads, h = bh % heads, q0 = (int64_t)blockIdx.y * t;
     const int64_t tok = 3 * heads * d, orow = heads * d;
     const float *base = qkv + (b * length * heads + h) * 3 * d;
@@ -233,7 +242,7 @@ attention_dq_kernel(int64_t length, int64_t heads, int64_t d, int t, float scale
     load_rows(qs, base, tok, 0, q0, length, t, d);
     load_rows(dos, dout + b * length * orow + h * d, orow, 0, q0, length, t, d);
     load_row_stats(t, length, q0, lse + bh * length, dd + bh * length, lse_s, d_s);
-    for (int64_t e = threadIdx.x; e < t * d; e += THREADS) dqs[e] = 0.0f;
+    for (int64_t e = threadIdx.x; e < t * ld; e += THREADS) dqs[e] = 0.0f;
     for (int64_t k0 = 0; k0 < length; k0 += t) {
         __syncthreads();
         load_rows(ks, base, tok, 1, k0, length, t, d);
@@ -243,16 +252,16 @@ attention_dq_kernel(int64_t length, int64_t heads, int64_t d, int t, float scale
         __syncthreads();
         for (int64_t e = threadIdx.x; e < t * d; e += THREADS) {
             int64_t i = e / d, c = e % d;
-            float acc = dqs[e];
-            for (int j = 0; j < t; j++) acc = fmaf(dss[i * (t + 1) + j], ks[j * d + c], acc);
-            dqs[e] = acc;
+            float acc = dqs[i * ld + c];
+            for (int j = 0; j < t; j++) acc = fmaf(dss[i * (t + 1) + j], ks[j * ld + c], acc);
+            dqs[i * ld + c] = acc;
         }
     }
     __syncthreads();
     float *dbase = dqkv + (b * length * heads + h) * 3 * d;
     for (int64_t e = threadIdx.x; e < t * d; e += THREADS) {
         int64_t i = e / d, c = e % d;
-        if (q0 + i < length) dbase[(q0 + i) * tok + c] = dqs[e] * scale;
+        if (q0 + i < length) dbase[(q0 + i) * tok + c] = dqs[i * ld + c] * scale;
     }
 }
 

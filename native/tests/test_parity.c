@@ -16,7 +16,8 @@
  *     CPU as the median of up to 5 calls. CUDA events are not used: the library queues its
  *     work on a private non-blocking stream that ambient.h does not expose, so events recorded
  *     by this program could not bracket it.
- * and prints one table (kernel, shape, worst error / tol, GPU ms, CPU ms, speed-up).
+ * and prints one table (kernel, shape, worst error / tol, GPU ms, CPU ms, speed-up), after the
+ * device's measured float32 FMA peak and copy bandwidth.
  *
  * Without a GPU (no driver or no device) it checks that both libraries load, export every
  * function, name their backends, and that the CUDA one answers AMBIENT_STATUS_NO_DEVICE with a
@@ -992,6 +993,13 @@ int main(int argc, char **argv) {
     int32_t threads = 0;
     cpu.ambient_threads_get(&threads);
     printf("test_parity: CUDA device 0 of %d: %s; CPU backend with %d threads\n", count, name, threads);
+    /* The device's ceilings, to read the timings against (float32 FMA, not tensor cores). */
+    double gflops = 0, gbps = 0;
+    if (gpu.ambient_benchmark_fma_peak(0.5, &gflops) == AMBIENT_STATUS_OK &&
+        gpu.ambient_benchmark_memory_bandwidth(INT64_C(1) << 30, 0.5, &gbps) == AMBIENT_STATUS_OK)
+        printf("test_parity: measured float32 FMA peak %.0f GFLOP/s, device copy bandwidth %.0f GB/s\n", gflops, gbps);
+    else
+        printf("test_parity: ceilings not measured: %s\n", gpu.ambient_last_error());
     if (csv_path) {
         csv = fopen(csv_path, "w");
         if (csv) fprintf(csv, "kernel,shape,result,worst_over_tol,tol,gpu_ms,cpu_ms\n");
