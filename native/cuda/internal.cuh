@@ -88,4 +88,68 @@ static inline unsigned ambient_cuda_blocks(int64_t items, int threads, int sm_co
     return (unsigned)(blocks > 0 ? blocks : 1);
 }
 
+/* ---- Scratch -------------------------------------------------------------------------------- */
+
+/* The selected device's scratch block (partial sums, staged host arguments), shared by every
+ * entry point and kept between calls so that hot paths do not allocate. Holding a lease locks
+ * it: take() may grow the block (waiting for the stream first, so that no queued kernel still
+ * uses the old one), and the lease must live until every kernel that uses the pointer has been
+ * queued; later work on the same stream runs after those kernels, so the next lease may reuse
+ * the memory at once. */
+class ambient_cuda_scratch {
+public:
+    explicit ambient_cuda_scratch(const ambient_cuda_context &context);
+    ~ambient_cuda_scratch();
+    ambient_cuda_scratch(const ambient_cuda_scratch &) = delete;
+    ambient_cuda_scratch &operator=(const ambient_cuda_scratch &) = delete;
+    /* *ptr <- at least `bytes` (> 0) bytes, 256-byte aligned; a status (with the message
+     * under `function`) when the block cannot grow. */
+    int take(const char *function, int64_t bytes, void **ptr);
+
+private:
+    const ambient_cuda_context &context_;
+};
+
+/* ---- Device helpers shared by the kernels ------------------------------------------------------ */
+
+/* Sum of v over the block (blockDim.x a multiple of 32, at most 1024 threads), in a fixed order
+ * (warp shuffles, then warp sums in warp order), so that a reduction's result depends only on
+ * which thread held which value. Every thread of the block must call it; all get the sum.
+ * scratch: 32 values of shared memory. */
+template <typename T>
+static __device__ __forceinline__ T ambient_block_sum(T v, T *scratch) {
+#pragma unroll
+    for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
+    __syncthreads(); /* scratch is free (a previous call may still be reading it) */
+    if ((threadIdx.x & 31u) == 0) scratch[threadIdx.x / 32] = v;
+    __syncthreads();
+    T total = 0;
+    for (unsigned w = 0; w < blockDim.x / 32; w++) total += scratch[w];
+    return total;
+}
+
+/* Grid-stride loop over [0, count): f(i) for every i, f a __device__ functor. */
+template <typename F>
+static __global__ void ambient_for_each_kernel(int64_t count, F f) {
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < count;
+         i += (int64_t)gridDim.x * blockDim.x)
+        f(i);
+}
+
+template <typename F>
+static inline cudaError_t ambient_for_each(const ambient_cuda_context &ctx, int64_t count, F f) {
+    if (count <= 0) return cudaSuccess;
+    unsigned blocks = ambient_cuda_blocks(count, 256, ctx.sm_count, 8);
+    ambient_for_each_kernel<F><<<blocks, 256, 0, ctx.stream>>>(count, f);
+    return cudaGetLastError();
+}
+
+/* y[i] = beta * y[i] over count floats; beta == 0 writes zeros without reading y (NaN there
+ * does not survive), as every "+ beta * out" of ambient.h requires. */
+struct ambient_scale_op {
+    float *y;
+    float beta;
+    __device__ void operator()(int64_t i) const { y[i] = beta == 0.0f ? 0.0f : beta * y[i]; }
+};
+
 #endif

@@ -6,7 +6,8 @@
  * a failed probe (no libcuda.so.1, which the static runtime opens lazily, or no GPU) is
  * cached too, and every call that needs a GPU then answers AMBIENT_STATUS_NO_DEVICE. Each
  * thread has its own selected device (0 until ambient_device_select); each device has one
- * non-blocking stream, created on first use, that all of this library's work goes on.
+ * non-blocking stream, created on first use, that all of this library's work goes on, and
+ * one scratch block (ambient_cuda_scratch) that grows on demand and is kept.
  */
 #include "internal.cuh"
 
@@ -80,6 +81,10 @@ struct device_state {
     char name[256];
     int sm_count;
     int major, minor;
+    /* ambient_cuda_scratch's block: guarded by scratch_mutex, grown and never shrunk. */
+    std::mutex scratch_mutex;
+    void *scratch = nullptr;
+    int64_t scratch_bytes = 0;
 };
 
 cudaError_t probe_error = cudaSuccess;
@@ -242,5 +247,44 @@ int ambient_threads_get(int32_t *threads) {
     ambient_cuda_clear_error();
     AMBIENT_REQUIRE_POINTER(threads);
     *threads = 1;
+    return AMBIENT_STATUS_OK;
+}
+
+/* ---- Scratch ------------------------------------------------------------------------------ */
+
+ambient_cuda_scratch::ambient_cuda_scratch(const ambient_cuda_context &context) : context_(context) {
+    devices[context.device].scratch_mutex.lock();
+}
+
+ambient_cuda_scratch::~ambient_cuda_scratch() { devices[context_.device].scratch_mutex.unlock(); }
+
+int ambient_cuda_scratch::take(const char *function, int64_t bytes, void **ptr) {
+    device_state &state = devices[context_.device];
+    *ptr = nullptr;
+    if (bytes < 1) bytes = 1;
+    if (bytes > state.scratch_bytes) {
+        /* Grow to at least 1 MiB and at least twice the old size, so that growth is rare. */
+        int64_t want = bytes > INT64_C(1) << 20 ? bytes : INT64_C(1) << 20;
+        if (want < 2 * state.scratch_bytes) want = 2 * state.scratch_bytes;
+        if (state.scratch) {
+            /* Kernels queued by earlier leases may still read the old block. */
+            AMBIENT_CUDA_CHECK_AS(function, cudaStreamSynchronize(context_.stream));
+            AMBIENT_CUDA_CHECK_AS(function, cudaFree(state.scratch));
+            state.scratch = nullptr;
+            state.scratch_bytes = 0;
+        }
+        void *p = nullptr;
+        cudaError_t error = cudaMalloc(&p, (size_t)want);
+        if (error != cudaSuccess && want > bytes) { /* the doubling may be what does not fit */
+            (void)cudaGetLastError();
+            want = bytes;
+            error = cudaMalloc(&p, (size_t)want);
+        }
+        if (error != cudaSuccess)
+            return ambient_cuda_fail_call(function, error, "cudaMalloc(scratch)", __FILE__, __LINE__);
+        state.scratch = p;
+        state.scratch_bytes = want;
+    }
+    *ptr = state.scratch;
     return AMBIENT_STATUS_OK;
 }

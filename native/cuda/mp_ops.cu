@@ -2,7 +2,8 @@
  * Magnitude-preserving elementwise ops of EDM2 on the GPU (same formulas as cpu/mp_ops.c):
  *   mp_silu(x)      = silu(x) / 0.596,   d/dx = (s + x s (1 - s)) / 0.596 with s = sigmoid(x)
  *   mp_sum(a, b, t) = wa a + wb b,       wa = (1-t) / n, wb = t / n, n = sqrt((1-t)^2 + t^2)
- * with their gradients (the weights are computed on the host, in float, as the CPU does).
+ * with their gradients (the weights are computed on the host, in float, as the CPU does),
+ * and below them mp_cat (EDM2's magnitude-preserving concatenation), one thread per element.
  *
  * Memory-bound: grid-stride loops, 256 threads per block, at most 8 blocks per SM. When
  * every pointer is 16-byte aligned a thread moves a float4 per step and the last count % 4
@@ -213,5 +214,92 @@ int ambient_mp_sum_backward(int64_t count, const float *dy, float t, float *da, 
     if (status) return status;
     float s = mp_sum_norm(t);
     AMBIENT_CUDA_CHECK(mp_sum_backward_launch(ctx, count, dy, (1.0f - t) / s, da, t / s, db));
+    return AMBIENT_STATUS_OK;
+}
+
+/* ---- mp_cat: y = [wa a, wb b] along channels (cpu/mp_ops.c) --------------------------------
+ * wa = s (1 - t) / sqrt(ca), wb = s t / sqrt(cb), s = sqrt((ca + cb) / ((1 - t)^2 + t^2)), in
+ * double and rounded once, as the CPU does. One thread per element of y (or dy). */
+
+static void mp_cat_weights(int64_t ca, int64_t cb, float t, float *wa, float *wb) {
+    double u = (double)t, s = std::sqrt((double)(ca + cb) / ((1.0 - u) * (1.0 - u) + u * u));
+    *wa = (float)(s * (1.0 - u) / std::sqrt((double)ca));
+    *wb = (float)(s * u / std::sqrt((double)cb));
+}
+
+struct mp_cat_forward_op {
+    int64_t ca, cb;
+    float wa, wb;
+    const float *a, *b;
+    float *y;
+    __device__ void operator()(int64_t e) const {
+        int64_t width = ca + cb, r = e / width, c = e % width;
+        y[e] = c < ca ? wa * a[r * ca + c] : wb * b[r * cb + (c - ca)];
+    }
+};
+
+struct mp_cat_backward_op {
+    int64_t ca, cb;
+    float wa, wb;
+    const float *dy;
+    float *da, *db;
+    __device__ void operator()(int64_t e) const {
+        int64_t width = ca + cb, r = e / width, c = e % width;
+        if (c < ca) da[r * ca + c] = wa * dy[e];
+        else db[r * cb + (c - ca)] = wb * dy[e];
+    }
+};
+
+static int mp_cat_check(const char *function, int64_t rows, int64_t ca, int64_t cb, float t) {
+    AMBIENT_REQUIRE(rows >= 0, "%s: rows = %lld is negative", function, (long long)rows);
+    AMBIENT_REQUIRE(ca > 0 && cb > 0, "%s: ca = %lld and cb = %lld must be positive", function, (long long)ca,
+                    (long long)cb);
+    AMBIENT_REQUIRE(ca <= AMBIENT_MAX_COUNT - cb && rows <= AMBIENT_MAX_COUNT / (ca + cb),
+                    "%s: rows * (ca + cb) = %lld * (%lld + %lld) is too large", function, (long long)rows,
+                    (long long)ca, (long long)cb);
+    AMBIENT_REQUIRE(std::isfinite(t), "%s: t = %g is not finite", function, (double)t);
+    return AMBIENT_STATUS_OK;
+}
+
+int ambient_mp_cat_forward(int64_t rows, int64_t ca, int64_t cb, float t, const float *a, const float *b,
+                           float *y) {
+    ambient_cuda_clear_error();
+    int status = mp_cat_check(__func__, rows, ca, cb, t);
+    if (status) return status;
+    if (rows == 0) return AMBIENT_STATUS_OK;
+    AMBIENT_REQUIRE_POINTER(a);
+    AMBIENT_REQUIRE_POINTER(b);
+    AMBIENT_REQUIRE_POINTER(y);
+    int64_t f = (int64_t)sizeof(float), ybytes = rows * (ca + cb) * f;
+    AMBIENT_REQUIRE(!ambient_overlaps(y, ybytes, a, rows * ca * f) && !ambient_overlaps(y, ybytes, b, rows * cb * f),
+                    "%s: y overlaps a or b", __func__);
+    float wa, wb;
+    mp_cat_weights(ca, cb, t, &wa, &wb);
+    ambient_cuda_context ctx;
+    status = ambient_cuda_begin(__func__, &ctx);
+    if (status) return status;
+    AMBIENT_CUDA_CHECK(ambient_for_each(ctx, rows * (ca + cb), mp_cat_forward_op{ca, cb, wa, wb, a, b, y}));
+    return AMBIENT_STATUS_OK;
+}
+
+int ambient_mp_cat_backward(int64_t rows, int64_t ca, int64_t cb, float t, const float *dy, float *da,
+                            float *db) {
+    ambient_cuda_clear_error();
+    int status = mp_cat_check(__func__, rows, ca, cb, t);
+    if (status) return status;
+    if (rows == 0) return AMBIENT_STATUS_OK;
+    AMBIENT_REQUIRE_POINTER(dy);
+    AMBIENT_REQUIRE_POINTER(da);
+    AMBIENT_REQUIRE_POINTER(db);
+    int64_t f = (int64_t)sizeof(float), abytes = rows * ca * f, bbytes = rows * cb * f, ybytes = rows * (ca + cb) * f;
+    AMBIENT_REQUIRE(!ambient_overlaps(da, abytes, dy, ybytes) && !ambient_overlaps(db, bbytes, dy, ybytes) &&
+                        !ambient_overlaps(da, abytes, db, bbytes),
+                    "%s: da, db and dy must not overlap", __func__);
+    float wa, wb;
+    mp_cat_weights(ca, cb, t, &wa, &wb);
+    ambient_cuda_context ctx;
+    status = ambient_cuda_begin(__func__, &ctx);
+    if (status) return status;
+    AMBIENT_CUDA_CHECK(ambient_for_each(ctx, rows * (ca + cb), mp_cat_backward_op{ca, cb, wa, wb, dy, da, db}));
     return AMBIENT_STATUS_OK;
 }

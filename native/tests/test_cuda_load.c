@@ -26,7 +26,18 @@
     X(ambient_memory_copy_on_device) X(ambient_memory_set) X(ambient_benchmark_fma_peak)      \
     X(ambient_benchmark_memory_bandwidth) X(ambient_gemm) X(ambient_mp_silu_forward)          \
     X(ambient_mp_silu_backward) X(ambient_mp_sum_forward) X(ambient_mp_sum_backward)          \
-    X(ambient_pixel_norm_forward) X(ambient_pixel_norm_backward)
+    X(ambient_pixel_norm_forward) X(ambient_pixel_norm_backward) X(ambient_conv2d_forward)    \
+    X(ambient_conv2d_backward_input) X(ambient_conv2d_backward_weight)                        \
+    X(ambient_weight_norm_forward) X(ambient_weight_norm_backward) X(ambient_weight_norm_force) \
+    X(ambient_attention_forward) X(ambient_attention_backward) X(ambient_mp_cat_forward)      \
+    X(ambient_mp_cat_backward) X(ambient_avg_pool2x2_forward) X(ambient_avg_pool2x2_backward) \
+    X(ambient_upsample2x_forward) X(ambient_upsample2x_backward) X(ambient_mp_fourier_forward) \
+    X(ambient_mp_fourier_backward) X(ambient_channel_scale_forward)                           \
+    X(ambient_channel_scale_backward) X(ambient_clip_forward) X(ambient_clip_backward)        \
+    X(ambient_sample_axpby) X(ambient_random_normal) X(ambient_random_uniform)                \
+    X(ambient_dropout_forward) X(ambient_dropout_backward) X(ambient_ambient_noising)         \
+    X(ambient_ambient_loss) X(ambient_sum_squares) X(ambient_nan_guard) X(ambient_adam_step)  \
+    X(ambient_ema_update)
 
 /* fn.ambient_gemm etc.: pointers typed after the declarations in ambient.h. */
 #define AMBIENT_POINTER_FIELD(name) __typeof__(&name) name;
