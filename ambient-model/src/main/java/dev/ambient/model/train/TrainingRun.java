@@ -155,11 +155,12 @@ public final class TrainingRun {
                     status(s, sigma, (now - t0) * 1e-9, trainer.imagesSeen() - startImages);
                     lastStatus = now;
                 }
-                if (settings.checkpointEvery() > 0 && trainer.imagesSeen() >= nextCheckpoint) {
+                if (settings.checkpointEvery() > 0 && trainer.imagesSeen() >= nextCheckpoint
+                        && trainer.imagesSeen() < settings.totalImages()) { // the last one is written below
                     checkpoint(samplerState);
                     nextCheckpoint = next(trainer.imagesSeen(), settings.checkpointEvery());
                 }
-                if (settings.gridEvery() > 0 && trainer.imagesSeen() >= nextGrid) {
+                if (settings.gridEvery() > 0 && trainer.imagesSeen() >= nextGrid && trainer.imagesSeen() < settings.totalImages()) {
                     grid();
                     nextGrid = next(trainer.imagesSeen(), settings.gridEvery());
                 }
@@ -229,10 +230,10 @@ public final class TrainingRun {
     }
 
     private void status(Trainer.StepStats s, double[] sigma, double elapsed, long imagesThisRun) {
-        double done = (double) trainer.imagesSeen() / settings.totalImages();
+        double done = Math.min(1, (double) trainer.imagesSeen() / settings.totalImages());
         int width = 24, filled = (int) Math.min(width, Math.round(done * width));
         double rate = imagesThisRun / Math.max(elapsed, 1e-9);
-        double eta = (settings.totalImages() - trainer.imagesSeen()) / Math.max(rate, 1e-9);
+        double eta = Math.max(0, settings.totalImages() - trainer.imagesSeen()) / Math.max(rate, 1e-9);
         StringBuilder buckets = new StringBuilder();
         bucketMeans(s.sampleLosses(), sigma).forEach((k, v) -> buckets.append(String.format(Locale.ROOT, " %s:%.3g", k, v)));
         log.printf(Locale.ROOT, "[%s%s] %5.1f%% %8.2f kimg  loss %.4g  %.0f img/s  ETA %s |%s%n", "#".repeat(filled),
