@@ -65,8 +65,11 @@ public final class BenchMain implements Runnable {
         @Option(names = "--workload", defaultValue = "W1", split = ",", description = "W1, W2 (CPU-sized) or W3; a comma list runs several (default ${DEFAULT-VALUE}).")
         List<String> workloads;
 
-        @Option(names = "--steps", description = "Timed steps after two warm-up steps (default: 10 for W1, 5 otherwise).")
+        @Option(names = "--steps", description = "Timed steps (default: 20 for W1, 5 otherwise).")
         Integer steps;
+
+        @Option(names = "--warmup", description = "Untimed steps first (default: 10 for W1, 3 otherwise; PyTorch gets the same).")
+        Integer warmup;
 
         @Option(names = "--batch", description = "Override the workload's batch size.")
         Integer batch;
@@ -96,16 +99,18 @@ public final class BenchMain implements Runnable {
                 for (String w : workloads) {
                     String workload = w.toUpperCase();
                     int b = batch != null ? batch : TrainBenchmark.batchOf(workload);
-                    int n = steps != null ? steps : workload.equals("W1") ? 10 : 5;
+                    int n = steps != null ? steps : workload.equals("W1") ? 20 : 5;
+                    int w0 = warmup != null ? warmup : workload.equals("W1") ? 10 : 3;
                     Path out = dir.resolve(workload + ".json"), weights = dir.resolve(workload + ".safetensors");
                     System.out.printf("%s: batch %d, %d timed steps on %s ...%n", workload, b, n, d);
-                    runChild(List.of(workload, Integer.toString(b), Integer.toString(n), device, out.toString(), weights.toString()));
+                    runChild(List.of(workload, Integer.toString(b), Integer.toString(n), Integer.toString(w0), device, out.toString(),
+                            weights.toString()));
                     @SuppressWarnings("unchecked")
                     Map<String, Object> r = new ObjectMapper().readValue(out.toFile(), LinkedHashMap.class);
                     if (vsTorch) {
                         Path torchOut = dir.resolve(workload + "-torch.json");
                         TorchEdm2.run(dir, dev.ambient.model.unet.UNetConfig.preset(workload), d.threads(), "step",
-                                Integer.toString(b), Integer.toString(n), weights.toString(), torchOut.toString());
+                                Integer.toString(b), Integer.toString(n), weights.toString(), torchOut.toString(), Integer.toString(w0));
                         @SuppressWarnings("unchecked")
                         Map<String, Object> t = new ObjectMapper().readValue(torchOut.toFile(), LinkedHashMap.class);
                         double ours = ((Number) r.get("images_per_s")).doubleValue();

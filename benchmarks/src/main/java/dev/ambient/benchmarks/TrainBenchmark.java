@@ -39,28 +39,29 @@ public final class TrainBenchmark {
     }
 
     /**
-     * Child-JVM entry: {@code TrainBenchmark WORKLOAD BATCH STEPS DEVICE OUT.json [WEIGHTS]} times
-     * STEPS steps after two warm-up steps and writes images/s (median step), the losses and
+     * Child-JVM entry: {@code TrainBenchmark WORKLOAD BATCH STEPS WARMUP DEVICE OUT.json [WEIGHTS]}
+     * times STEPS steps after WARMUP untimed ones (which also let the JIT compiler finish: on two
+     * cores its threads would otherwise take time from the kernels' OpenMP team) and writes images/s (median step), the losses and
      * the process's peak resident memory; with WEIGHTS it also saves the initial weights there
      * for the PyTorch side.
      */
     public static void main(String[] args) throws IOException {
         String workload = args[0];
-        int batch = Integer.parseInt(args[1]), steps = Integer.parseInt(args[2]);
-        Device device = BenchDevices.resolve(args[3]);
-        Path out = Path.of(args[4]);
+        int batch = Integer.parseInt(args[1]), steps = Integer.parseInt(args[2]), warmup = Integer.parseInt(args[3]);
+        Device device = BenchDevices.resolve(args[4]);
+        Path out = Path.of(args[5]);
         UNetConfig config = UNetConfig.preset(workload);
         int r = config.imgResolution(), c = config.imgChannels();
         SplittableRandom random = new SplittableRandom(1);
         Map<String, Object> result = new LinkedHashMap<>();
         try (Edm2Model model = new Edm2Model(config, device, 1);
              Tensor images = RandomNumbers.normal(device, 2, 0, 0, batch, r, r, c)) {
-            if (args.length > 5) ModelCheckpoint.save(model, Path.of(args[5]), Map.of("workload", workload));
+            if (args.length > 6) ModelCheckpoint.save(model, Path.of(args[6]), Map.of("workload", workload));
             Trainer.Options options = Trainer.Options.edm2(new LearningRateSchedule(1e-3, 0, 0), 3);
             try (Trainer trainer = new Trainer(model, options)) {
                 double[] seconds = new double[steps];
-                double[] losses = new double[steps + 2];
-                for (int s = 0; s < steps + 2; s++) {
+                double[] losses = new double[steps + warmup];
+                for (int s = 0; s < steps + warmup; s++) {
                     double[] sigma = new double[batch];
                     for (int i = 0; i < batch; i++) sigma[i] = Math.exp(-0.4 + random.nextGaussian());
                     TrainingBatch b = TrainingBatch.clean(images, sigma);
@@ -72,13 +73,14 @@ public final class TrainBenchmark {
                                 + stats.nonFinite() + " non-finite gradient elements");
                     }
                     losses[s] = stats.loss();
-                    if (s >= 2) seconds[s - 2] = dt;
+                    if (s >= warmup) seconds[s - warmup] = dt;
                 }
                 double[] sorted = seconds.clone();
                 Arrays.sort(sorted);
                 result.put("workload", workload);
                 result.put("batch", batch);
                 result.put("steps", steps);
+                result.put("warmup_steps", warmup);
                 result.put("backend", device.kind().name().toLowerCase());
                 result.put("device", device.name());
                 result.put("threads", device.threads());

@@ -4,7 +4,7 @@ Models"). Parameter names equal EDM2's state_dict keys, so that a safetensors ch
 by Ambient loads here and the other way round. Float32, NCHW, PyTorch 1.13.
 
     python3 edm2_torch.py count CONFIG.json                        # the learned-parameter count
-    python3 edm2_torch.py step CONFIG.json BATCH N [WEIGHTS] [OUT.json]
+    python3 edm2_torch.py step CONFIG.json BATCH N [WEIGHTS|-] [OUT.json] [WARMUP]
         # times N train steps (forward, loss, backward, Adam, two EMAs): images/s, peak memory
     python3 edm2_torch.py forward CONFIG.json WEIGHTS INPUTS OUTPUTS
         # D(x; sigma) and the logvar in eval mode; INPUTS holds x [N,C,H,W], sigma [N] and,
@@ -243,7 +243,7 @@ def power_ema_beta(std, images_after, batch):
     return (1 - batch / images_after) ** (gamma + 1)
 
 
-def train_step_timing(cfg, batch, steps, weights=None):
+def train_step_timing(cfg, batch, steps, weights=None, warmup=2):
     torch.manual_seed(0)
     net = load_network(cfg, weights).train()
     opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.99), eps=1e-8)
@@ -252,7 +252,7 @@ def train_step_timing(cfg, batch, steps, weights=None):
     res, ch = cfg["imgResolution"], cfg["imgChannels"]
     images = torch.randn(batch, ch, res, res) * 0.5
     times = []
-    for step in range(steps + 2):
+    for step in range(steps + warmup):
         t0 = time.perf_counter()
         sigma = (torch.randn(batch) * 1.0 - 0.4).exp()
         noisy = images + torch.randn_like(images) * sigma.reshape(-1, 1, 1, 1)
@@ -272,7 +272,7 @@ def train_step_timing(cfg, batch, steps, weights=None):
         times.append(time.perf_counter() - t0)
         if not math.isfinite(loss.item()):
             raise SystemExit(f"non-finite loss at step {step}")
-    times = sorted(times[2:])
+    times = sorted(times[warmup:])
     return batch / times[len(times) // 2]
 
 
@@ -287,7 +287,8 @@ def main():
         threads = int(os.environ.get("OMP_NUM_THREADS", "2"))
         torch.set_num_threads(threads)
         weights = sys.argv[5] if len(sys.argv) > 5 and sys.argv[5] != "-" else None
-        rate = train_step_timing(cfg, int(sys.argv[3]), int(sys.argv[4]), weights)
+        warmup = int(sys.argv[7]) if len(sys.argv) > 7 else 2
+        rate = train_step_timing(cfg, int(sys.argv[3]), int(sys.argv[4]), weights, warmup)
         result = {"images_per_s": rate, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "torch": torch.__version__, "threads": threads,
                   "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE")}
