@@ -249,10 +249,12 @@ public final class TrainingRun {
         long kimg = trainer.imagesSeen() / 1000;
         String tag = String.format("%06d", kimg);
         Path state = outDir.resolve("training-state-" + tag + ".safetensors");
-        TrainingCheckpoint.save(trainer, state, Map.of("sampler", JSON.writeValueAsString(samplerState)));
+        String network = JSON.writeValueAsString(trainer.model().config());
+        TrainingCheckpoint.save(trainer, state, Map.of("sampler", JSON.writeValueAsString(samplerState), "network", network));
         for (int k = 0; k < trainer.emaCount(); k++) {
             ModelCheckpoint.save(trainer.model().parameters(), trainer.ema(k),
-                    outDir.resolve("network-snapshot-" + tag + "-ema" + k + ".safetensors"), Map.of("kimg", tag));
+                    outDir.resolve("network-snapshot-" + tag + "-ema" + k + ".safetensors"),
+                    Map.of("kimg", tag, "network", network, "ema", Integer.toString(k)));
         }
         List<Path> states = new ArrayList<>();
         try (Stream<Path> files = Files.list(outDir)) {
