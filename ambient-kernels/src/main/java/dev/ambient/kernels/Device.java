@@ -155,6 +155,8 @@ public final class Device {
         if (problem == null) {
             Device device = cuda(0);
             LOG.log(System.Logger.Level.INFO, "Ambient device: " + device + " (a CUDA device answers)");
+            LOG.log(System.Logger.Level.WARNING, "Ambient's CUDA kernels are compiled but have not yet been validated on a GPU "
+                    + "by this project (benchmarks/gpu/check.sh runs the CPU-vs-CUDA parity harness); AMBIENT_DEVICE=cpu forces the CPU");
             return device;
         }
         Device device = cpu();
