@@ -31,6 +31,30 @@ class TensorTest {
     }
 
     @Test
+    void slicesAreViewsOfARange() {
+        float[] values = new float[24];
+        for (int i = 0; i < values.length; i++) values[i] = i;
+        Tensor base = Tensor.of(cpu, values, 24);
+        Tensor part = base.slice(5, 2, 3);
+        assertArrayEquals(new float[] {5, 6, 7, 8, 9, 10}, part.toArray());
+        part.copyFrom(new float[] {-1, -2, -3, -4, -5, -6});
+        assertEquals(-1, base.toArray()[5], "a slice writes through to its base");
+        assertEquals(11, base.toArray()[11], "and only inside its range");
+        assertEquals(0, base.slice(24, 0).size());
+        assertTrue(base.slice(23, 1).toArray()[0] == 23);
+        assertThrows(IllegalArgumentException.class, () -> base.slice(20, 5));
+        assertThrows(IllegalArgumentException.class, () -> base.slice(-1, 2));
+        Tensor other = base.slice(11, 4);
+        assertArrayEquals(new float[] {11, 12, 13, 14}, other.toArray());
+        assertThrows(IllegalArgumentException.class, () -> MagnitudePreserving.silu(part, base.slice(7, 6)),
+                "partial overlap of two slices is refused");
+        MagnitudePreserving.silu(other, other); // a slice in place is fine
+        assertEquals((float) (11 / (1 + Math.exp(-11)) / 0.596), base.toArray()[11], 1e-4f);
+        base.close();
+        assertThrows(IllegalStateException.class, part::toArray, "closing the base closes its slices");
+    }
+
+    @Test
     void floatBuffersOfEitherByteOrder() {
         float[] values = {1.5f, -2.25f, 3.125f};
         for (ByteOrder order : new ByteOrder[] {ByteOrder.BIG_ENDIAN, ByteOrder.LITTLE_ENDIAN}) {
