@@ -166,7 +166,11 @@ public final class TrainingRun {
                 }
             }
             checkpoint(samplerState);
-            if (settings.gridImages() > 0) grid();
+            if (stop.requested()) {
+                log.printf("stopped by a signal at %.2f kimg after saving; --resume continues from here%n", trainer.imagesSeen() / 1e3);
+            } else if (settings.gridImages() > 0) {
+                grid();
+            }
             return new Summary(trainer.step(), trainer.imagesSeen(), skipped, (System.nanoTime() - t0) * 1e-9, stop.requested());
         } finally {
             images.close();
