@@ -40,6 +40,10 @@
 int ambient_conv2d_winograd_applies(int64_t h, int64_t w);
 int ambient_conv2d_winograd(int64_t n, int64_t h, int64_t w, int64_t cin, int64_t cout, const float *src,
                             const float *weight, int flipped, float beta, float *dst, int threads);
+/* ... and its weight gradient, where the channel counts make it pay. */
+int ambient_conv2d_winograd_weight_applies(int64_t h, int64_t w, int64_t cin, int64_t cout);
+int ambient_conv2d_winograd_weight(int64_t n, int64_t h, int64_t w, int64_t cin, int64_t cout, const float *x,
+                                   const float *dy, float beta, float *dweight, int threads);
 
 static int64_t min64(int64_t x, int64_t y) { return x < y ? x : y; }
 static int64_t ceil_div(int64_t x, int64_t y) { return (x + y - 1) / y; }
@@ -513,8 +517,10 @@ int ambient_conv2d_backward_weight(int64_t n, int64_t h, int64_t w, int64_t c_in
     if (kernel == 1)
         return gemm_status(__func__, ambient_gemm(1, 0, 1, c_out, c_in, m, 1.0f, dy, c_out, 0, x, c_in, 0, beta,
                                                   dweight, c_in, 0));
-    /* Every thread needs a few k steps of its own, and its own copy of dW must be worth it. */
     int threads = threads_for((double)w_count * (double)m);
+    if (ambient_conv2d_winograd_weight_applies(h, w, c_in, c_out))
+        return ambient_conv2d_winograd_weight(n, h, w, c_in, c_out, x, dy, beta, dweight, threads);
+    /* Every thread needs a few k steps of its own, and its own copy of dW must be worth it. */
     int64_t by_steps = m / (ambient_cpu_kernels_get()->kc / 2) + 1;
     if (threads > by_steps) threads = (int)by_steps;
     patch_source ps = {x, h, w, c_in, 3, 9, 1};
