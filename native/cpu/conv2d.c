@@ -21,7 +21,10 @@
  *     each thread reduces its own range of pixels into its own dW^T, and the end adds the
  *     copies up, transposed, into dW.
  * Short runs are copied with masked AVX-512 moves where the processor has them (see below).
- * 1x1 kernels are plain matrix products and go to ambient_gemm.
+ * 1x1 kernels are plain matrix products and go to ambient_gemm. Every 3x3 pass goes to
+ * Winograd F(2x2, 3x3) (cpu/conv2d_winograd.c) where it applies; the implicit GEMM here is the
+ * fallback (1-pixel-wide images, few channels for the weight gradient) and what
+ * AMBIENT_CONV_ALGO=gemm forces.
  */
 #include "internal.h"
 #include "kernels.h"
@@ -35,8 +38,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* 3x3 forward and input gradient by Winograd F(2x2, 3x3) (cpu/conv2d_winograd.c) where it
- * applies (AMBIENT_CONV_ALGO=gemm forces the implicit GEMM below). */
+/* 3x3 passes by Winograd F(2x2, 3x3) (cpu/conv2d_winograd.c) where it applies
+ * (AMBIENT_CONV_ALGO=gemm forces the implicit GEMM below). */
 int ambient_conv2d_winograd_applies(int64_t h, int64_t w);
 int ambient_conv2d_winograd(int64_t n, int64_t h, int64_t w, int64_t cin, int64_t cout, const float *src,
                             const float *weight, int flipped, float beta, float *dst, int threads);

@@ -1,6 +1,7 @@
 /*
  * 3x3 "same" convolution (NHWC, stride 1, pad 1) by Winograd F(2x2, 3x3), used by
- * ambient_conv2d_forward and ambient_conv2d_backward_input (cpu/conv2d.c decides when).
+ * ambient_conv2d_forward, ambient_conv2d_backward_input and (below, "Weight gradient")
+ * ambient_conv2d_backward_weight; cpu/conv2d.c decides when.
  *
  * The output is cut into 2x2 tiles; tile (ty, tx) reads the 4x4 input patch at
  * (2 ty - 1, 2 tx - 1) (zero outside the image). With
@@ -342,49 +343,54 @@ static inline __attribute__((target("avx512f"))) __mmask16 lanes_mask(int64_t la
 }
 
 /* The same with AVX-512: V 16 channels at a time (a sliver of nr is nr / 16 aligned vectors),
- * Y one mr sliver at a time with masked loads and stores. */
+ * Y one mr sliver at a time with masked loads and stores. Slivers are walked, not found by
+ * division: a 64-bit division per vector took a fifth of the time. */
 __attribute__((target("avx512f"))) static void transform_chunk_avx512(const wino_weight_problem *pb, int mr, int nr,
                                                                       int u0, int nu, int64_t t0, int64_t kc,
                                                                       float *apack, int64_t a_pos, float *bpack,
                                                                       int64_t b_pos) {
+    const __mmask16 store_y = lanes_mask(mr);
     for (int64_t p = 0; p < kc; p++) {
         const float *d[16], *g[4];
         tile_pointers(pb, t0 + p, d, g);
-        for (int64_t c = 0; c < pb->cols_pad; c += 16) {
-            __mmask16 m = lanes_mask(pb->cin - c);
-            float *out = bpack + (c / nr) * pb->kc_max * nr + p * nr + c % nr;
-            __m512 e[2][4];
-            for (int b = 0; b < 4; b++) {
-                /* rows of B^T d for u0 and u0 + 1: source rows 0..2 serve u = 0, 1 (2 is shared) */
-                __m512 d1 = _mm512_maskz_loadu_ps(m, d[4 + b] + c), d2 = _mm512_maskz_loadu_ps(m, d[8 + b] + c);
+        float *sliver = bpack + p * nr;
+        for (int64_t c0 = 0; c0 < pb->cols_pad; c0 += nr, sliver += pb->kc_max * nr)
+            for (int half = 0; half < nr; half += 16) {
+                int64_t c = c0 + half;
+                __mmask16 m = lanes_mask(pb->cin - c);
+                float *out = sliver + half;
+                __m512 e[2][4];
+                for (int b = 0; b < 4; b++) {
+                    /* rows u of B^T d: source rows 1 and 2 serve every u, 0 and 3 one each */
+                    __m512 d1 = _mm512_maskz_loadu_ps(m, d[4 + b] + c), d2 = _mm512_maskz_loadu_ps(m, d[8 + b] + c);
+                    for (int q = 0; q < nu; q++) {
+                        int u = u0 + q;
+                        if (u == 0) e[q][b] = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, d[b] + c), d2);
+                        else if (u == 1) e[q][b] = _mm512_add_ps(d1, d2);
+                        else if (u == 2) e[q][b] = _mm512_sub_ps(d2, d1);
+                        else e[q][b] = _mm512_sub_ps(d1, _mm512_maskz_loadu_ps(m, d[12 + b] + c));
+                    }
+                }
                 for (int q = 0; q < nu; q++) {
-                    int u = u0 + q;
-                    if (u == 0) e[q][b] = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, d[b] + c), d2);
-                    else if (u == 1) e[q][b] = _mm512_add_ps(d1, d2);
-                    else if (u == 2) e[q][b] = _mm512_sub_ps(d2, d1);
-                    else e[q][b] = _mm512_sub_ps(d1, _mm512_maskz_loadu_ps(m, d[12 + b] + c));
+                    _mm512_store_ps(out + (q * 4 + 0) * b_pos, _mm512_sub_ps(e[q][0], e[q][2]));
+                    _mm512_store_ps(out + (q * 4 + 1) * b_pos, _mm512_add_ps(e[q][1], e[q][2]));
+                    _mm512_store_ps(out + (q * 4 + 2) * b_pos, _mm512_sub_ps(e[q][2], e[q][1]));
+                    _mm512_store_ps(out + (q * 4 + 3) * b_pos, _mm512_sub_ps(e[q][1], e[q][3]));
                 }
             }
-            for (int q = 0; q < nu; q++) {
-                _mm512_store_ps(out + (q * 4 + 0) * b_pos, _mm512_sub_ps(e[q][0], e[q][2]));
-                _mm512_store_ps(out + (q * 4 + 1) * b_pos, _mm512_add_ps(e[q][1], e[q][2]));
-                _mm512_store_ps(out + (q * 4 + 2) * b_pos, _mm512_sub_ps(e[q][2], e[q][1]));
-                _mm512_store_ps(out + (q * 4 + 3) * b_pos, _mm512_sub_ps(e[q][1], e[q][3]));
-            }
-        }
-        for (int64_t c = 0; c < pb->rows_pad; c += mr) {
-            __mmask16 m = lanes_mask(pb->cout - c), store = lanes_mask(mr);
-            float *out = apack + (c / mr) * pb->kc_max * mr + p * mr;
+        float *out = apack + p * mr;
+        for (int64_t c = 0; c < pb->rows_pad; c += mr, out += pb->kc_max * mr) {
+            __mmask16 m = lanes_mask(pb->cout - c);
             __m512 g00 = _mm512_maskz_loadu_ps(m, g[0] + c), g01 = _mm512_maskz_loadu_ps(m, g[1] + c);
             __m512 g10 = _mm512_maskz_loadu_ps(m, g[2] + c), g11 = _mm512_maskz_loadu_ps(m, g[3] + c);
             for (int q = 0; q < nu; q++) {
                 int u = u0 + q;
                 __m512 r0 = u == 0 ? g00 : u == 1 ? _mm512_add_ps(g00, g10) : u == 2 ? _mm512_sub_ps(g00, g10) : g10;
                 __m512 r1 = u == 0 ? g01 : u == 1 ? _mm512_add_ps(g01, g11) : u == 2 ? _mm512_sub_ps(g01, g11) : g11;
-                _mm512_mask_storeu_ps(out + (q * 4 + 0) * a_pos, store, r0);
-                _mm512_mask_storeu_ps(out + (q * 4 + 1) * a_pos, store, _mm512_add_ps(r0, r1));
-                _mm512_mask_storeu_ps(out + (q * 4 + 2) * a_pos, store, _mm512_sub_ps(r0, r1));
-                _mm512_mask_storeu_ps(out + (q * 4 + 3) * a_pos, store, r1);
+                _mm512_mask_storeu_ps(out + (q * 4 + 0) * a_pos, store_y, r0);
+                _mm512_mask_storeu_ps(out + (q * 4 + 1) * a_pos, store_y, _mm512_add_ps(r0, r1));
+                _mm512_mask_storeu_ps(out + (q * 4 + 2) * a_pos, store_y, _mm512_sub_ps(r0, r1));
+                _mm512_mask_storeu_ps(out + (q * 4 + 3) * a_pos, store_y, r1);
             }
         }
     }
@@ -458,9 +464,10 @@ static int64_t gcd64(int64_t a, int64_t b) { return b == 0 ? a : gcd64(b, a % b)
 
 int ambient_conv2d_winograd_weight_applies(int64_t h, int64_t w, int64_t cin, int64_t cout) {
     if (!ambient_conv2d_winograd_applies(h, w)) return 0;
-    /* The products pad c_out to mr rows and c_in to nr columns: with few channels the padding
-     * costs more than Winograd saves (multiply-adds per 2x2 pixels against the implicit GEMM's,
-     * which pads 9 c_in to mr and c_out to nr). */
+    /* The products pad c_out to mr rows and c_in to nr columns: with few input channels the
+     * padding costs more than Winograd saves. Multiply-adds per 2x2 pixels, against the implicit
+     * GEMM's (which pads 9 c_in to mr and c_out to nr); measured break-even near 0.9 (c_in = 16,
+     * c_out = 64 or 128: 0.91 here, 0.93-0.99 in time), 0.75 leaves a margin for the transforms. */
     const ambient_cpu_kernels *kern = ambient_cpu_kernels_get();
     double wino = 16.0 * (double)round_up(cout, kern->mr) * (double)round_up(cin, kern->nr);
     double gemm = 4.0 * (double)round_up(9 * cin, kern->mr) * (double)round_up(cout, kern->nr);
@@ -478,9 +485,7 @@ int ambient_conv2d_winograd_weight(int64_t n, int64_t h, int64_t w, int64_t cin,
     pb.rows_pad = round_up(cout, kern->mr);
     pb.cols_pad = round_up(cin, kern->nr);
     /* kc: the packed panels of up to 8 positions in about 512 KiB of L2 */
-    const char *budget_env = getenv("AMBIENT_WINO_KIB");
-    int64_t budget = (budget_env ? atoll(budget_env) : 512) << 10;
-    int64_t kc = budget / (8 * 4 * (pb.rows_pad + pb.cols_pad)) / 16 * 16;
+    int64_t kc = (INT64_C(512) << 10) / (8 * 4 * (pb.rows_pad + pb.cols_pad)) / 16 * 16;
     if (kc < 32) kc = 32;
     pb.kc_max = min64(kc, round_up(ceil_div(pb.tiles, pb.ranges), 16));
     pb.x = x;
