@@ -492,6 +492,12 @@ int ambient_conv2d_winograd_weight(int64_t n, int64_t h, int64_t w, int64_t cin,
     pb.dy = dy;
 
     const int positions = rows_per_group < 2 ? 4 : 8;
+    /* sizes near the header's limits would overflow the products below: refuse them first */
+    double floats = 16.0 * (double)pb.ranges * (double)pb.rows_pad * (double)pb.cols_pad +
+                    (double)threads * positions * (double)pb.kc_max * (double)(pb.rows_pad + pb.cols_pad);
+    if (floats > 0x1p56)
+        return ambient_fail(AMBIENT_STATUS_OUT_OF_MEMORY, "ambient_conv2d_backward_weight: %g floats of Winograd buffers are too many",
+                            floats);
     const int64_t a_floats = positions * pb.rows_pad * pb.kc_max, b_floats = positions * pb.cols_pad * pb.kc_max;
     const int64_t z_floats = round_up((cin > cout ? cin : cout) + 32, 16);
     const int64_t du_floats = pb.ranges * 16 * pb.rows_pad * pb.cols_pad;
