@@ -21,7 +21,10 @@
  *     each thread reduces its own range of pixels into its own dW^T, and the end adds the
  *     copies up, transposed, into dW.
  * Short runs are copied with masked AVX-512 moves where the processor has them (see below).
- * 1x1 kernels are plain matrix products and go to ambient_gemm.
+ * 1x1 kernels are plain matrix products and go to ambient_gemm. Every 3x3 pass goes to
+ * Winograd F(2x2, 3x3) (cpu/conv2d_winograd.c) where it applies; the implicit GEMM here is the
+ * fallback (1-pixel-wide images, few channels for the weight gradient) and what
+ * AMBIENT_CONV_ALGO=gemm forces.
  */
 #include "internal.h"
 #include "kernels.h"
@@ -35,11 +38,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* 3x3 forward and input gradient by Winograd F(2x2, 3x3) (cpu/conv2d_winograd.c) where it
- * applies (AMBIENT_CONV_ALGO=gemm forces the implicit GEMM below). */
+/* 3x3 passes by Winograd F(2x2, 3x3) (cpu/conv2d_winograd.c) where it applies
+ * (AMBIENT_CONV_ALGO=gemm forces the implicit GEMM below). */
 int ambient_conv2d_winograd_applies(int64_t h, int64_t w);
 int ambient_conv2d_winograd(int64_t n, int64_t h, int64_t w, int64_t cin, int64_t cout, const float *src,
                             const float *weight, int flipped, float beta, float *dst, int threads);
+/* ... and its weight gradient, where the channel counts make it pay. */
+int ambient_conv2d_winograd_weight_applies(int64_t h, int64_t w, int64_t cin, int64_t cout);
+int ambient_conv2d_winograd_weight(int64_t n, int64_t h, int64_t w, int64_t cin, int64_t cout, const float *x,
+                                   const float *dy, float beta, float *dweight, int threads);
 
 static int64_t min64(int64_t x, int64_t y) { return x < y ? x : y; }
 static int64_t ceil_div(int64_t x, int64_t y) { return (x + y - 1) / y; }
@@ -513,8 +520,10 @@ int ambient_conv2d_backward_weight(int64_t n, int64_t h, int64_t w, int64_t c_in
     if (kernel == 1)
         return gemm_status(__func__, ambient_gemm(1, 0, 1, c_out, c_in, m, 1.0f, dy, c_out, 0, x, c_in, 0, beta,
                                                   dweight, c_in, 0));
-    /* Every thread needs a few k steps of its own, and its own copy of dW must be worth it. */
     int threads = threads_for((double)w_count * (double)m);
+    if (ambient_conv2d_winograd_weight_applies(h, w, c_in, c_out))
+        return ambient_conv2d_winograd_weight(n, h, w, c_in, c_out, x, dy, beta, dweight, threads);
+    /* Every thread needs a few k steps of its own, and its own copy of dW must be worth it. */
     int64_t by_steps = m / (ambient_cpu_kernels_get()->kc / 2) + 1;
     if (threads > by_steps) threads = (int)by_steps;
     patch_source ps = {x, h, w, c_in, 3, 9, 1};

@@ -1,6 +1,7 @@
 /*
  * 3x3 "same" convolution (NHWC, stride 1, pad 1) by Winograd F(2x2, 3x3), used by
- * ambient_conv2d_forward and ambient_conv2d_backward_input (cpu/conv2d.c decides when).
+ * ambient_conv2d_forward, ambient_conv2d_backward_input and (below, "Weight gradient")
+ * ambient_conv2d_backward_weight; cpu/conv2d.c decides when.
  *
  * The output is cut into 2x2 tiles; tile (ty, tx) reads the 4x4 input patch at
  * (2 ty - 1, 2 tx - 1) (zero outside the image). With
@@ -239,6 +240,282 @@ int ambient_conv2d_winograd(int64_t n, int64_t h, int64_t w, int64_t cin, int64_
             }
             transform_output(&pb, t0, rows, mbuf);
         }
+    }
+    ambient_scratch_give(&winograd_scratch_slot, scratch);
+    return AMBIENT_STATUS_OK;
+}
+
+/* ---- Weight gradient -------------------------------------------------------------------------
+ *
+ * The weight gradient is the transpose of the map W -> y for fixed x, so the same tiles give
+ *   dW = G'^T [ sum over tiles (A' dy_t A'^T) o (B^T d_t B) ] G'
+ * for each 2x2 tile dy_t of the output gradient and its 4x4 input patch d_t (zero outside the
+ * image, which also covers the half tiles of odd sizes), with
+ *   A' = [1 0; 1 1; 1 -1; 0 1],  G' = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 -1]
+ * (A and G of the forward pass with the sign of their last row flipped in both, which cancels
+ * and spares the negations). The sum over tiles is, for each transform position (u, v), one
+ * matrix product with K = tiles:  dU_uv[c_out, c_in] = Y_uv^T[c_out, tiles] * V_uv[tiles, c_in],
+ * 16 x (c_out c_in) multiply-adds per tile instead of the direct 36 x (c_out c_in) per 2x2
+ * pixels; the 3x3 result of the final transform is tiny.
+ *
+ * Work: one item per thread, (group of rows u, range of tiles), each summing into its own dU
+ * blocks, so the result does not depend on scheduling; the end sums the ranges, applies G'
+ * and beta. An item walks its tiles in chunks of kc, up to two rows u (8 positions) at a time:
+ * it transforms the chunk straight into the micro-kernel's packed layouts (Y as A: slivers of
+ * mr c_out rows; V as B: slivers of nr c_in columns), each source pixel loaded once for all the
+ * positions, then runs the 8 products on them. kc is sized so that the chunk's packed panels
+ * stay in L2; dU is read and written once per chunk.
+ */
+
+typedef struct {
+    int64_t n, h, w, cin, cout, th, tw, tiles;
+    int64_t ranges, kc_max, rows_pad, cols_pad; /* dU_uv is rows_pad (c_out) x cols_pad (c_in) */
+    const float *x, *dy, *zero;
+    float *du; /* (range, position) blocks of rows_pad x cols_pad */
+} wino_weight_problem;
+
+/* The 4x4 patch d of tile t (x pixels (2 ty - 1 + a, 2 tx - 1 + b)) and its 2x2 gradient
+ * (dy pixels (2 ty + i, 2 tx + j)), zero rows outside the image. */
+static void tile_pointers(const wino_weight_problem *pb, int64_t t, const float *d[16], const float *g[4]) {
+    int64_t per_image = pb->th * pb->tw, img = t / per_image, ty = (t % per_image) / pb->tw, tx = t % pb->tw;
+    for (int a = 0; a < 4; a++)
+        for (int b = 0; b < 4; b++) {
+            int64_t yy = 2 * ty - 1 + a, xx = 2 * tx - 1 + b;
+            d[a * 4 + b] = (yy < 0 || yy >= pb->h || xx < 0 || xx >= pb->w)
+                               ? pb->zero
+                               : pb->x + ((img * pb->h + yy) * pb->w + xx) * pb->cin;
+        }
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++) {
+            int64_t yy = 2 * ty + i, xx = 2 * tx + j;
+            g[i * 2 + j] = (yy >= pb->h || xx >= pb->w) ? pb->zero : pb->dy + ((img * pb->h + yy) * pb->w + xx) * pb->cout;
+        }
+}
+
+/* Transforms tiles [t0, t0 + kc) for rows u0 .. u0 + nu - 1 (positions q = (u - u0) * 4 + v)
+ * into apack + q * a_pos (Y, slivers of mr at stride kc_max * mr) and bpack + q * b_pos (V,
+ * slivers of nr at stride kc_max * nr), zero past the channels. Plain C, one channel at a time;
+ * the AVX-512 version below does the same 16 channels at a time. */
+static void transform_chunk_plain(const wino_weight_problem *pb, int mr, int nr, int u0, int nu, int64_t t0,
+                                  int64_t kc, float *apack, int64_t a_pos, float *bpack, int64_t b_pos) {
+    for (int64_t p = 0; p < kc; p++) {
+        const float *d[16], *g[4];
+        tile_pointers(pb, t0 + p, d, g);
+        for (int64_t c = 0; c < pb->cols_pad; c++) {
+            float *out = bpack + (c / nr) * pb->kc_max * nr + p * nr + c % nr;
+            for (int q = 0; q < nu; q++) {
+                int u = u0 + q;
+                float e[4];
+                for (int b = 0; b < 4; b++) {
+                    float d0 = 0, d1 = 0, d2 = 0, d3 = 0;
+                    if (c < pb->cin) d0 = d[b][c], d1 = d[4 + b][c], d2 = d[8 + b][c], d3 = d[12 + b][c];
+                    e[b] = u == 0 ? d0 - d2 : u == 1 ? d1 + d2 : u == 2 ? d2 - d1 : d1 - d3;
+                }
+                out[(q * 4 + 0) * b_pos] = e[0] - e[2];
+                out[(q * 4 + 1) * b_pos] = e[1] + e[2];
+                out[(q * 4 + 2) * b_pos] = e[2] - e[1];
+                out[(q * 4 + 3) * b_pos] = e[1] - e[3];
+            }
+        }
+        for (int64_t c = 0; c < pb->rows_pad; c++) {
+            float *out = apack + (c / mr) * pb->kc_max * mr + p * mr + c % mr;
+            float g00 = 0, g01 = 0, g10 = 0, g11 = 0;
+            if (c < pb->cout) g00 = g[0][c], g01 = g[1][c], g10 = g[2][c], g11 = g[3][c];
+            for (int q = 0; q < nu; q++) {
+                int u = u0 + q;
+                float r0 = u == 0 ? g00 : u == 1 ? g00 + g10 : u == 2 ? g00 - g10 : g10;
+                float r1 = u == 0 ? g01 : u == 1 ? g01 + g11 : u == 2 ? g01 - g11 : g11;
+                out[(q * 4 + 0) * a_pos] = r0;
+                out[(q * 4 + 1) * a_pos] = r0 + r1;
+                out[(q * 4 + 2) * a_pos] = r0 - r1;
+                out[(q * 4 + 3) * a_pos] = r1;
+            }
+        }
+    }
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define HAVE_TRANSFORM_AVX512 1
+
+static inline __attribute__((target("avx512f"))) __mmask16 lanes_mask(int64_t lanes) {
+    return lanes <= 0 ? 0 : lanes >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << lanes) - 1);
+}
+
+/* The same with AVX-512: V 16 channels at a time (a sliver of nr is nr / 16 aligned vectors),
+ * Y one mr sliver at a time with masked loads and stores. Slivers are walked, not found by
+ * division: a 64-bit division per vector took a fifth of the time. */
+__attribute__((target("avx512f"))) static void transform_chunk_avx512(const wino_weight_problem *pb, int mr, int nr,
+                                                                      int u0, int nu, int64_t t0, int64_t kc,
+                                                                      float *apack, int64_t a_pos, float *bpack,
+                                                                      int64_t b_pos) {
+    const __mmask16 store_y = lanes_mask(mr);
+    for (int64_t p = 0; p < kc; p++) {
+        const float *d[16], *g[4];
+        tile_pointers(pb, t0 + p, d, g);
+        float *sliver = bpack + p * nr;
+        for (int64_t c0 = 0; c0 < pb->cols_pad; c0 += nr, sliver += pb->kc_max * nr)
+            for (int half = 0; half < nr; half += 16) {
+                int64_t c = c0 + half;
+                __mmask16 m = lanes_mask(pb->cin - c);
+                float *out = sliver + half;
+                __m512 e[2][4];
+                for (int b = 0; b < 4; b++) {
+                    /* rows u of B^T d: source rows 1 and 2 serve every u, 0 and 3 one each */
+                    __m512 d1 = _mm512_maskz_loadu_ps(m, d[4 + b] + c), d2 = _mm512_maskz_loadu_ps(m, d[8 + b] + c);
+                    for (int q = 0; q < nu; q++) {
+                        int u = u0 + q;
+                        if (u == 0) e[q][b] = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, d[b] + c), d2);
+                        else if (u == 1) e[q][b] = _mm512_add_ps(d1, d2);
+                        else if (u == 2) e[q][b] = _mm512_sub_ps(d2, d1);
+                        else e[q][b] = _mm512_sub_ps(d1, _mm512_maskz_loadu_ps(m, d[12 + b] + c));
+                    }
+                }
+                for (int q = 0; q < nu; q++) {
+                    _mm512_store_ps(out + (q * 4 + 0) * b_pos, _mm512_sub_ps(e[q][0], e[q][2]));
+                    _mm512_store_ps(out + (q * 4 + 1) * b_pos, _mm512_add_ps(e[q][1], e[q][2]));
+                    _mm512_store_ps(out + (q * 4 + 2) * b_pos, _mm512_sub_ps(e[q][2], e[q][1]));
+                    _mm512_store_ps(out + (q * 4 + 3) * b_pos, _mm512_sub_ps(e[q][1], e[q][3]));
+                }
+            }
+        float *out = apack + p * mr;
+        for (int64_t c = 0; c < pb->rows_pad; c += mr, out += pb->kc_max * mr) {
+            __mmask16 m = lanes_mask(pb->cout - c);
+            __m512 g00 = _mm512_maskz_loadu_ps(m, g[0] + c), g01 = _mm512_maskz_loadu_ps(m, g[1] + c);
+            __m512 g10 = _mm512_maskz_loadu_ps(m, g[2] + c), g11 = _mm512_maskz_loadu_ps(m, g[3] + c);
+            for (int q = 0; q < nu; q++) {
+                int u = u0 + q;
+                __m512 r0 = u == 0 ? g00 : u == 1 ? _mm512_add_ps(g00, g10) : u == 2 ? _mm512_sub_ps(g00, g10) : g10;
+                __m512 r1 = u == 0 ? g01 : u == 1 ? _mm512_add_ps(g01, g11) : u == 2 ? _mm512_sub_ps(g01, g11) : g11;
+                _mm512_mask_storeu_ps(out + (q * 4 + 0) * a_pos, store_y, r0);
+                _mm512_mask_storeu_ps(out + (q * 4 + 1) * a_pos, store_y, _mm512_add_ps(r0, r1));
+                _mm512_mask_storeu_ps(out + (q * 4 + 2) * a_pos, store_y, _mm512_sub_ps(r0, r1));
+                _mm512_mask_storeu_ps(out + (q * 4 + 3) * a_pos, store_y, r1);
+            }
+        }
+    }
+}
+#endif
+
+/* dU of rows u0 .. u0 + nu - 1 over the tiles of one range, into the range's blocks. */
+static void weight_item(const wino_weight_problem *pb, const ambient_cpu_kernels *kern, int u0, int nu, int64_t range,
+                        float *apack, float *bpack) {
+    const int mr = kern->mr, nr = kern->nr;
+    const int64_t t0 = pb->tiles * range / pb->ranges, t1 = pb->tiles * (range + 1) / pb->ranges;
+    const int64_t ldc = pb->cols_pad, block = pb->rows_pad * ldc;
+    const int64_t a_pos = pb->rows_pad * pb->kc_max, b_pos = pb->cols_pad * pb->kc_max;
+    for (int ub = u0; ub < u0 + nu; ub += 2) {
+        int rows = u0 + nu - ub < 2 ? 1 : 2;
+        float *du0 = pb->du + (range * 16 + ub * 4) * block;
+        if (t1 == t0) memset(du0, 0, (size_t)(rows * 4 * block) * sizeof(float));
+        for (int64_t tc = t0; tc < t1; tc += pb->kc_max) {
+            int64_t kc = min64(pb->kc_max, t1 - tc);
+            float beta = tc == t0 ? 0.0f : 1.0f;
+#ifdef HAVE_TRANSFORM_AVX512
+            if (kern == &ambient_cpu_kernels_avx512)
+                transform_chunk_avx512(pb, mr, nr, ub, rows, tc, kc, apack, a_pos, bpack, b_pos);
+            else
+#endif
+                transform_chunk_plain(pb, mr, nr, ub, rows, tc, kc, apack, a_pos, bpack, b_pos);
+            for (int q = 0; q < rows * 4; q++) {
+                const float *a = apack + q * a_pos, *b = bpack + q * b_pos;
+                float *du = du0 + q * block;
+                for (int64_t j = 0; j < ldc; j += nr)
+                    for (int64_t i = 0; i < pb->rows_pad; i += mr)
+                        kern->gemm_tile(kc, a + i * pb->kc_max, b + j * pb->kc_max, 1.0f, beta, du + i * ldc + j, ldc,
+                                        mr, nr);
+            }
+        }
+    }
+}
+
+/* dW[o, a, b, i] = sum_uv G'[u, a] G'[v, b] dU_uv[o, i] (+ beta dW) for one output channel o. */
+SIMD_CLONES static void weight_output(const wino_weight_problem *pb, int64_t o, float beta, float *dweight) {
+    const int64_t block = pb->rows_pad * pb->cols_pad, cin = pb->cin;
+    const float *base = pb->du + o * pb->cols_pad;
+    float *out = dweight + o * 9 * cin;
+    for (int64_t i = 0; i < cin; i++) {
+        float m[16];
+        for (int pos = 0; pos < 16; pos++) {
+            float s = base[pos * block + i];
+            for (int64_t r = 1; r < pb->ranges; r++) s += base[(r * 16 + pos) * block + i];
+            m[pos] = s;
+        }
+        /* columns: t[a][v] = sum_u G'[u, a] m[u][v] */
+        float t[3][4];
+        for (int v = 0; v < 4; v++) {
+            float m0 = m[v], m1 = m[4 + v], m2 = m[8 + v], m3 = m[12 + v];
+            t[0][v] = m0 + 0.5f * (m1 + m2);
+            t[1][v] = 0.5f * (m1 - m2);
+            t[2][v] = 0.5f * (m1 + m2) - m3;
+        }
+        for (int a = 0; a < 3; a++) {
+            float m0 = t[a][0], m1 = t[a][1], m2 = t[a][2], m3 = t[a][3];
+            float w[3] = {m0 + 0.5f * (m1 + m2), 0.5f * (m1 - m2), 0.5f * (m1 + m2) - m3};
+            for (int b = 0; b < 3; b++) {
+                float *d = out + (a * 3 + b) * cin + i;
+                *d = beta == 0.0f ? w[b] : w[b] + beta * *d;
+            }
+        }
+    }
+}
+
+static int64_t gcd64(int64_t a, int64_t b) { return b == 0 ? a : gcd64(b, a % b); }
+
+int ambient_conv2d_winograd_weight_applies(int64_t h, int64_t w, int64_t cin, int64_t cout) {
+    if (!ambient_conv2d_winograd_applies(h, w)) return 0;
+    /* The products pad c_out to mr rows and c_in to nr columns: with few input channels the
+     * padding costs more than Winograd saves. Multiply-adds per 2x2 pixels, against the implicit
+     * GEMM's (which pads 9 c_in to mr and c_out to nr); measured break-even near 0.9 (c_in = 16,
+     * c_out = 64 or 128: 0.91 here, 0.93-0.99 in time), 0.75 leaves a margin for the transforms. */
+    const ambient_cpu_kernels *kern = ambient_cpu_kernels_get();
+    double wino = 16.0 * (double)round_up(cout, kern->mr) * (double)round_up(cin, kern->nr);
+    double gemm = 4.0 * (double)round_up(9 * cin, kern->mr) * (double)round_up(cout, kern->nr);
+    return wino < 0.75 * gemm;
+}
+
+int ambient_conv2d_winograd_weight(int64_t n, int64_t h, int64_t w, int64_t cin, int64_t cout, const float *x,
+                                   const float *dy, float beta, float *dweight, int threads) {
+    const ambient_cpu_kernels *kern = ambient_cpu_kernels_get();
+    wino_weight_problem pb = {.n = n, .h = h, .w = w, .cin = cin, .cout = cout, .th = ceil_div(h, 2), .tw = ceil_div(w, 2)};
+    pb.tiles = n * pb.th * pb.tw;
+    /* one item per thread: `groups` groups of rows u times `ranges` ranges of tiles */
+    const int groups = (int)gcd64(4, threads), rows_per_group = 4 / groups;
+    pb.ranges = threads / groups;
+    pb.rows_pad = round_up(cout, kern->mr);
+    pb.cols_pad = round_up(cin, kern->nr);
+    /* kc: the packed panels of up to 8 positions in about 512 KiB of L2 */
+    int64_t kc = (INT64_C(512) << 10) / (8 * 4 * (pb.rows_pad + pb.cols_pad)) / 16 * 16;
+    if (kc < 32) kc = 32;
+    pb.kc_max = min64(kc, round_up(ceil_div(pb.tiles, pb.ranges), 16));
+    pb.x = x;
+    pb.dy = dy;
+
+    const int positions = rows_per_group < 2 ? 4 : 8;
+    /* sizes near the header's limits would overflow the products below: refuse them first */
+    double floats = 16.0 * (double)pb.ranges * (double)pb.rows_pad * (double)pb.cols_pad +
+                    (double)threads * positions * (double)pb.kc_max * (double)(pb.rows_pad + pb.cols_pad);
+    if (floats > 0x1p56)
+        return ambient_fail(AMBIENT_STATUS_OUT_OF_MEMORY, "ambient_conv2d_backward_weight: %g floats of Winograd buffers are too many",
+                            floats);
+    const int64_t a_floats = positions * pb.rows_pad * pb.kc_max, b_floats = positions * pb.cols_pad * pb.kc_max;
+    const int64_t z_floats = round_up((cin > cout ? cin : cout) + 32, 16);
+    const int64_t du_floats = pb.ranges * 16 * pb.rows_pad * pb.cols_pad;
+    float *scratch = ambient_scratch_take(&winograd_scratch_slot, z_floats + du_floats + threads * (a_floats + b_floats));
+    if (scratch == NULL)
+        return ambient_fail(AMBIENT_STATUS_OUT_OF_MEMORY, "ambient_conv2d_backward_weight: cannot allocate Winograd buffers");
+    memset(scratch, 0, (size_t)z_floats * sizeof(float));
+    pb.zero = scratch;
+    pb.du = scratch + z_floats;
+
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        float *apack = pb.du + du_floats + omp_get_thread_num() * (a_floats + b_floats), *bpack = apack + a_floats;
+#pragma omp for schedule(static)
+        for (int item = 0; item < threads; item++)
+            weight_item(&pb, kern, (item % groups) * rows_per_group, rows_per_group, item / groups, apack, bpack);
+#pragma omp for schedule(static)
+        for (int64_t o = 0; o < cout; o++) weight_output(&pb, o, beta, dweight);
     }
     ambient_scratch_give(&winograd_scratch_slot, scratch);
     return AMBIENT_STATUS_OK;

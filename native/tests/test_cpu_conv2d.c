@@ -4,7 +4,8 @@
  *   - every pass against a direct float64 convolution (the gradients in their scatter form,
  *     independent of the kernels' gather form), outputs poisoned with NaN for beta = 0 and
  *     random for beta != 0, at odd shapes, shapes that span several cache blocks, and thread
- *     counts that split the work unevenly;
+ *     counts that split the work unevenly; 3x3 by Winograd (where it applies) and by implicit
+ *     GEMM (AMBIENT_CONV_ALGO=gemm), and per forced instruction set (tests/CMakeLists.txt);
  *   - both gradients against central finite differences of the float64 forward, and against
  *     the adjoint identities <conv(x, W), dy> = <x, dx(dy, W)> = <W, dW(x, dy)>;
  *   - weight norm forward, force and backward (finite differences for dw and dgain, gain 0);
@@ -396,16 +397,29 @@ int main(void) {
         test_conv(shapes[i], 0.75f);
     }
     test_conv(shapes[1], 1.0f);
-    /* other thread counts, including more threads than cores */
+    test_conv(shapes[3], 1.0f);
+    /* other thread counts, including more threads than cores (the Winograd weight gradient
+     * splits its work by thread count: 1 and 3 split the tiles, 4 the transform rows) */
     int32_t threads = 0;
     ambient_threads_get(&threads);
-    for (int t = 1; t <= 3; t += 2) {
+    for (int t = 1; t <= 4; t++) {
+        if (t == 2) continue;
         ambient_threads_set(t);
         test_conv(shapes[3], 0.0f);
         test_conv(shapes[7], 0.5f);
         test_conv((shape){3, 12, 10, 40, 24, 3}, 0.0f);
+        /* fewer tiles than ranges of tiles, after a call that leaves its scratch dirty */
+        test_conv((shape){1, 6, 6, 160, 96, 3}, 0.0f);
+        test_conv((shape){1, 2, 3, 160, 96, 3}, 0.0f);
     }
     ambient_threads_set(threads);
+    /* the implicit GEMM where Winograd would serve (the shapes above take Winograd when h, w >= 2
+     * and, for the weight gradient, when there are enough channels) */
+    setenv("AMBIENT_CONV_ALGO", "gemm", 1);
+    test_conv(shapes[3], 0.0f);
+    test_conv(shapes[7], 0.75f);
+    test_conv((shape){1, 13, 12, 128, 128, 3}, 1.0f);
+    unsetenv("AMBIENT_CONV_ALGO");
 
     test_finite_differences((shape){1, 3, 4, 3, 5, 3});
     test_finite_differences((shape){2, 2, 3, 4, 3, 1});
