@@ -9,9 +9,12 @@ import java.awt.Font;
 import java.awt.Paint;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
+import java.text.DecimalFormat;
+import java.text.DecimalFormatSymbols;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.Objects;
 import org.jfree.chart.ChartFactory;
 import org.jfree.chart.JFreeChart;
@@ -144,9 +147,7 @@ public final class Plots {
         NumberAxis x = (NumberAxis) plot.getDomainAxis();
         x.setAutoRangeIncludesZero(false);
         if (logY) {
-            LogAxis y = new LogAxis(yLabel);
-            y.setSmallestValue(1e-12);
-            plot.setRangeAxis(y);
+            plot.setRangeAxis(logAxis(yLabel));
         } else {
             ((NumberAxis) plot.getRangeAxis()).setAutoRangeIncludesZero(false);
         }
@@ -177,9 +178,7 @@ public final class Plots {
         JFreeChart chart = ChartFactory.createXYLineChart(title, "sigma", "P(corrupted)", data, PlotOrientation.VERTICAL, true, false, false);
         XYPlot plot = chart.getXYPlot();
         style(chart);
-        LogAxis sigmaAxis = new LogAxis("sigma (log scale)");
-        sigmaAxis.setSmallestValue(1e-12);
-        plot.setDomainAxis(sigmaAxis);
+        plot.setDomainAxis(logAxis("sigma (log scale)"));
         NumberAxis p = (NumberAxis) plot.getRangeAxis();
         p.setRange(-0.02, 1.02);
         XYLineAndShapeRenderer renderer = new XYLineAndShapeRenderer(true, false);
@@ -258,9 +257,7 @@ public final class Plots {
         renderer.setSeriesOutlinePaint(0, Color.WHITE);
         plot.setRenderer(renderer);
         if (logX) {
-            LogAxis x = new LogAxis(xLabel + " (log scale)");
-            x.setSmallestValue(1e-300);
-            plot.setDomainAxis(x);
+            plot.setDomainAxis(logAxis(xLabel + " (log scale)"));
         }
         String note = values.length + " values" + (left > 0 ? ", " + left + " at <= 0 (e.g. clean, sigma_min = 0) not shown" : "");
         chart.addSubtitle(new TextTitle(note, new Font(Font.SANS_SERIF, Font.PLAIN, 12)));
@@ -279,6 +276,15 @@ public final class Plots {
         Paint grid = new Color(0xdddddd);
         plot.setDomainGridlinePaint(grid);
         plot.setRangeGridlinePaint(grid);
+    }
+
+    /** A log axis with ticks at whole powers of ten, labelled as plain numbers (0.01, 1, 100). */
+    private static LogAxis logAxis(String label) {
+        LogAxis axis = new LogAxis(label);
+        axis.setSmallestValue(1e-300);
+        axis.setStandardTickUnits(NumberAxis.createIntegerTickUnits()); // tick units are exponents
+        axis.setNumberFormatOverride(new DecimalFormat("0.##########", DecimalFormatSymbols.getInstance(Locale.ROOT)));
+        return axis;
     }
 
     private static Color colour(int i) { return PALETTE[i % PALETTE.length]; }
