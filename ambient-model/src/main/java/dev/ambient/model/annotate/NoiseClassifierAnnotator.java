@@ -195,8 +195,21 @@ public final class NoiseClassifierAnnotator {
      */
     public static Result annotate(EncoderClassifier model, ImageDataset data, boolean[] corrupted, Options o, FirstConfusionRule rule,
                                   Consumer<String> log) {
+        return annotate(model, data, corrupted, data, corrupted, o, rule, log);
+    }
+
+    /**
+     * As {@link #annotate(EncoderClassifier, ImageDataset, boolean[], Options, FirstConfusionRule, Consumer)},
+     * with the classifier trained on other data: the reference trains it on a separately
+     * corrupted copy of the whole clean set at p_corrupt = 0.5 (possible when the corruption is
+     * synthetic). With only the annotated set's few clean images, the classifier can learn them
+     * by heart and call every other image corrupted even at high noise.
+     */
+    public static Result annotate(EncoderClassifier model, ImageDataset trainData, boolean[] trainCorrupted, ImageDataset data,
+                                  boolean[] corrupted, Options o, FirstConfusionRule rule, Consumer<String> log) {
         if (corrupted.length != data.size()) throw new IllegalArgumentException(data.size() + " samples but " + corrupted.length + " flags");
-        train(model, data, corrupted, o, log);
+        if (trainCorrupted.length != trainData.size()) throw new IllegalArgumentException(trainData.size() + " samples but " + trainCorrupted.length + " flags");
+        train(model, trainData, trainCorrupted, o, log);
         double[] sigmas = grid(o.gridSize(), o.pMean(), o.pStd(), o.gridSeed());
         int[] which = o.scoreAll() ? indices(new boolean[corrupted.length], false) : indices(corrupted, true);
         double[][][] scored = trajectories(model, data, which, sigmas, o.trials(), o.evalBatch(), o.seed() + 1, log);
