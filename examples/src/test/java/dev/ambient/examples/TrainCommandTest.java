@@ -40,10 +40,10 @@ class TrainCommandTest {
         assertEquals(0, run(err, args(out, 0.032, "--corrupt", "blur0-8", "--sigma-min", "1.89")), err.toString());
         assertEquals(0, run(err, args(out, 0.064, "--corrupt", "blur0-8", "--sigma-min", "1.89", "--resume")), err.toString());
         assertEquals(4, Files.readAllLines(out.resolve("stats.jsonl")).size(), "2 steps, then 2 more after resuming");
-        assertTrue(Files.exists(out.resolve("samples-000000.png")));
+        assertTrue(Files.exists(out.resolve("samples-000000.064.png")));
 
         Path png = dir.resolve("generated.png");
-        assertEquals(0, run(err, "generate", "--network", out.resolve("network-snapshot-000000-ema1.safetensors").toString(),
+        assertEquals(0, run(err, "generate", "--network", out.resolve("network-snapshot-000000.064-ema1.safetensors").toString(),
                 "--count", "5", "--steps", "3", "--out", png.toString()), err.toString());
         assertEquals(24, javax.imageio.ImageIO.read(png.toFile()).getWidth(), "3 columns of 8 pixels");
         assertEquals(2, run(err, "generate", "--network", dir.resolve("nothing.safetensors").toString()));

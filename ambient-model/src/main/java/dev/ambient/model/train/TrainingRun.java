@@ -57,7 +57,7 @@ public final class TrainingRun {
     static final double[] BUCKET_EDGES = {0.1, 0.5, 2, 10};
     static final String[] BUCKET_NAMES = {"<0.1", "0.1-0.5", "0.5-2", "2-10", ">=10"};
 
-    private static final Pattern STATE_FILE = Pattern.compile("training-state-(\\d+)\\.safetensors");
+    private static final Pattern STATE_FILE = Pattern.compile("training-state-(\\d+)(?:\\.(\\d{3}))?\\.safetensors");
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final ImageDataset data;
@@ -91,13 +91,18 @@ public final class TrainingRun {
         if (!Files.isDirectory(dir)) return null;
         try (Stream<Path> files = Files.list(dir)) {
             return files.filter(f -> STATE_FILE.matcher(f.getFileName().toString()).matches())
-                    .max((a, b) -> Long.compare(kimgOf(a), kimgOf(b))).orElse(null);
+                    .max((a, b) -> Long.compare(imagesOf(a), imagesOf(b))).orElse(null);
         }
     }
 
-    private static long kimgOf(Path f) {
+    private static long imagesOf(Path f) {
         Matcher m = STATE_FILE.matcher(f.getFileName().toString());
-        return m.matches() ? Long.parseLong(m.group(1)) : -1;
+        return m.matches() ? Long.parseLong(m.group(1)) * 1000 + (m.group(2) == null ? 0 : Long.parseLong(m.group(2))) : -1;
+    }
+
+    /** The file-name tag of a point in training: kimg zero-padded, with the odd images after a dot when it is not a whole kimg. */
+    static String tag(long images) {
+        return images % 1000 == 0 ? String.format("%06d", images / 1000) : String.format("%06d.%03d", images / 1000, images % 1000);
     }
 
     /** Restores the trainer, the model and the sampler from a training state written by a run. */
@@ -250,21 +255,20 @@ public final class TrainingRun {
     }
 
     private void checkpoint(SigmaFirstSampler.State samplerState) throws IOException {
-        long kimg = trainer.imagesSeen() / 1000;
-        String tag = String.format("%06d", kimg);
+        String tag = tag(trainer.imagesSeen());
         Path state = outDir.resolve("training-state-" + tag + ".safetensors");
         String network = JSON.writeValueAsString(trainer.model().config());
         TrainingCheckpoint.save(trainer, state, Map.of("sampler", JSON.writeValueAsString(samplerState), "network", network));
         for (int k = 0; k < trainer.emaCount(); k++) {
             ModelCheckpoint.save(trainer.model().parameters(), trainer.ema(k),
                     outDir.resolve("network-snapshot-" + tag + "-ema" + k + ".safetensors"),
-                    Map.of("kimg", tag, "network", network, "ema", Integer.toString(k)));
+                    Map.of("kimg", tag, "images", Long.toString(trainer.imagesSeen()), "network", network, "ema", Integer.toString(k)));
         }
         List<Path> states = new ArrayList<>();
         try (Stream<Path> files = Files.list(outDir)) {
             files.filter(f -> STATE_FILE.matcher(f.getFileName().toString()).matches()).forEach(states::add);
         }
-        states.sort((a, b) -> Long.compare(kimgOf(b), kimgOf(a)));
+        states.sort((a, b) -> Long.compare(imagesOf(b), imagesOf(a)));
         for (int i = 2; i < states.size(); i++) Files.deleteIfExists(states.get(i)); // keep the two newest
         log.printf("saved %s%n", state);
     }
@@ -286,7 +290,7 @@ public final class TrainingRun {
             ema.parameters().copyFrom(model.parameters(), trainer.emaCount() > 0 ? trainer.ema(0) : model.parameters().values());
             samples = Generator.generate(ema, new HeunSampler(settings.samplerSteps(), 0.002, 80, 7), seeds, labels, Math.min(n, 64));
         }
-        Path png = outDir.resolve(String.format("samples-%06d.png", trainer.imagesSeen() / 1000));
+        Path png = outDir.resolve("samples-" + tag(trainer.imagesSeen()) + ".png");
         ImageGrid.writePng(png, samples, n, c.imgResolution(), c.imgChannels(), (int) Math.ceil(Math.sqrt(n)));
         log.printf("wrote %s%n", png);
     }

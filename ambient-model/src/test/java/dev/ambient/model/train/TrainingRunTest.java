@@ -17,7 +17,7 @@ import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class TrainingRunTest {
@@ -71,9 +71,13 @@ class TrainingRunTest {
         List<String> stats = Files.readAllLines(dir.resolve("straight/stats.jsonl"));
         assertEquals(6, stats.size());
         assertTrue(stats.get(0).contains("\"loss_by_sigma\""), stats.get(0));
-        assertNotNull(TrainingRun.latestState(dir.resolve("straight")));
-        assertTrue(Files.exists(dir.resolve("straight/samples-000000.png")));
-        assertTrue(Files.exists(dir.resolve("straight/network-snapshot-000000-ema0.safetensors")));
+        // points that are not whole kimg are told apart by their images after the dot
+        assertEquals(dir.resolve("halves/training-state-000000.024.safetensors"), TrainingRun.latestState(dir.resolve("halves")));
+        // states every 8 images and at 12 (the first half's end): the two newest are kept
+        assertTrue(Files.exists(dir.resolve("halves/training-state-000000.016.safetensors")));
+        assertFalse(Files.exists(dir.resolve("halves/training-state-000000.012.safetensors")));
+        assertTrue(Files.exists(dir.resolve("straight/samples-000000.024.png")));
+        assertTrue(Files.exists(dir.resolve("straight/network-snapshot-000000.024-ema0.safetensors")));
     }
 
     @Test
