@@ -55,7 +55,23 @@ public final class ModelCheckpoint {
 
     /** Loads the network's entries from tensors read from {@code file} (named in errors); see {@link #load(Edm2Model, Path)}. */
     static void load(Edm2Model model, Map<String, SafeTensors.Tensor> tensors, Path file) throws IOException {
-        Parameters params = model.parameters();
+        load(model.parameters(), describe(model), tensors, file);
+    }
+
+    /**
+     * Loads every parameter and buffer of {@code params} (any network: a classifier too) from
+     * {@code file}, which must hold exactly them with their PyTorch shapes.
+     *
+     * @param network what the parameters belong to, for the error message
+     * @return the file's metadata
+     */
+    public static Map<String, String> load(Parameters params, String network, Path file) throws IOException {
+        SafeTensors.Contents contents = SafeTensors.read(file);
+        load(params, network, contents.tensors(), file);
+        return contents.metadata();
+    }
+
+    private static void load(Parameters params, String network, Map<String, SafeTensors.Tensor> tensors, Path file) throws IOException {
         TreeSet<String> missing = new TreeSet<>(), unexpected = new TreeSet<>(tensors.keySet());
         StringBuilder shapes = new StringBuilder();
         for (Parameters.Entry e : params.entries()) {
@@ -69,7 +85,7 @@ public final class ModelCheckpoint {
             }
         }
         if (!missing.isEmpty() || !unexpected.isEmpty() || !shapes.isEmpty()) {
-            throw new IOException(file + " does not match the network " + describe(model) + ":"
+            throw new IOException(file + " does not match the network " + network + ":"
                     + (missing.isEmpty() ? "" : "\n  missing: " + String.join(", ", missing))
                     + (unexpected.isEmpty() ? "" : "\n  not in the network: " + String.join(", ", unexpected))
                     + (shapes.isEmpty() ? "" : "\n  shapes differ:" + shapes));

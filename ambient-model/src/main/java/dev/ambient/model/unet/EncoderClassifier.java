@@ -161,6 +161,37 @@ public final class EncoderClassifier implements AutoCloseable {
      * needs, and x must stay alive until then.
      */
     public Tensor forward(Tensor x, double[] sigma, int[] classLabels, StepContext ctx) {
+        Tensor pooledOut = encode(x, sigma, classLabels, ctx);
+        long n = x.dim(0), c = pooledOut.dim(2);
+        Tensor logits = head.forward(pooledOut.reshape(n, c), pool.take(n, classes));
+        Gemm.matmul(ones.reshape(n, 1), false, headBias.value().reshape(1, classes), false, 1f, 1f, logits);
+        if (!ctx.training()) release();
+        return logits;
+    }
+
+    /**
+     * The penultimate features of a host batch: the pooled last encoder output, {@code [N * C]}
+     * with C the encoder's last width ({@link #featureDim}), at the given noise levels. These
+     * are what a Fréchet distance in the classifier's features compares. Call
+     * {@link #prepare}{@code (false)} after the weights last changed.
+     */
+    public float[] features(float[] images, double[] sigma, int[] classLabels) {
+        int n = sigma.length, r = config.imgResolution();
+        try (Tensor x = Tensor.of(device, images, n, r, r, config.imgChannels())) {
+            StepContext ctx = new StepContext(pool, false, 0, false, ones(n));
+            float[] out = encode(x, sigma, classLabels, ctx).toArray();
+            release();
+            return out;
+        }
+    }
+
+    /** Width of {@link #features}' rows. */
+    public int featureDim() {
+        return config.encoder().getLast().out();
+    }
+
+    /** Everything up to the pooled features {@code [N, 1, C]}, kept in {@link #pooled}. */
+    private Tensor encode(Tensor x, double[] sigma, int[] classLabels, StepContext ctx) {
         long n = x.dim(0);
         if (x.rank() != 4 || x.dim(1) != config.imgResolution() || x.dim(2) != config.imgResolution()
                 || x.dim(3) != config.imgChannels()) {
@@ -207,10 +238,7 @@ public final class EncoderClassifier implements AutoCloseable {
         ensureAverage(n, pixels);
         pooled = pool.take(n, 1, c);
         Gemm.matmul(average, false, h.reshape(n, pixels, c), false, 1f, 0f, pooled);
-        Tensor logits = head.forward(pooled.reshape(n, c), pool.take(n, classes));
-        Gemm.matmul(ones.reshape(n, 1), false, headBias.value().reshape(1, classes), false, 1f, 1f, logits);
-        if (!ctx.training()) release();
-        return logits;
+        return pooled;
     }
 
     /** Given the logits' gradient {@code [N, classes]} (not consumed), accumulates the W_hat gradients and the bias's. */
