@@ -9,7 +9,7 @@ import java.io.UncheckedIOException;
 /** The programs behind {@code ./ambient}. */
 @Command(name = "ambient", mixinStandardHelpOptions = true, version = "Ambient 0.1.0",
         description = "Train diffusion models on data of mixed quality.",
-        subcommands = {Demo.class, Train.class, Annotate.class, Generate.class, SelfCheck.class})
+        subcommands = {Demo.class, Train.class, Annotate.class, Generate.class, Evaluate.class, Study.class, SelfCheck.class})
 public final class AmbientCli implements Runnable {
 
     public static void main(String[] args) {

@@ -13,6 +13,7 @@ import dev.ambient.model.annotate.QualityAnnotation;
 import dev.ambient.model.corrupt.Corrupter;
 import dev.ambient.model.corrupt.Corruption;
 import dev.ambient.model.data.ImageDataset;
+import dev.ambient.model.eval.Plots;
 import dev.ambient.model.unet.EncoderClassifier;
 import dev.ambient.model.unet.UNetConfig;
 import picocli.CommandLine;
@@ -74,6 +75,17 @@ final class Annotate implements Runnable {
                 what + String.format(", %d of them corrupted with %s", r.corruptedCount(), String.join("/", options.corruptions)), clean, choices);
     }
 
+    /** The first dozen scored samples' smoothed probability trajectories, each with its sigma_min marked. */
+    static void plotTrajectories(Path file, NoiseClassifierAnnotator.Result r, List<String> names) throws IOException {
+        List<Annotation.Trajectory> shown = new ArrayList<>();
+        for (int i = 0; i < names.size() && shown.size() < 12; i++) {
+            if (r.trajectories()[i] != null) shown.add(new Annotation.Trajectory(names.get(i), r.trajectories()[i]));
+        }
+        if (shown.isEmpty()) return;
+        Plots.trajectoryChart(file, "Noise classifier: P(corrupted) against sigma, sigma_min marked", Plots.trajectories(shown, r.sigmas(), r.rule()));
+        System.out.println("wrote " + file.toAbsolutePath());
+    }
+
     /** Checks the written file against the dataset as train will read it, and prints a summary. */
     static void report(Path file, ImageDataset data, long started) throws IOException {
         AnnotationTable t = AnnotationTable.resolve(AnnotationFile.read(file), data.names());
@@ -88,6 +100,12 @@ final class Annotate implements Runnable {
                 low++;
                 sumMax += t.sigmaMax()[i];
             }
+        }
+        if (high > 0) {
+            double[] levels = java.util.Arrays.stream(t.sigmaMin()).filter(v -> v > 0).toArray();
+            Path histogram = file.resolveSibling("sigma_min.png");
+            Plots.histogram(histogram, "Annotations: sigma_min of the " + high + " samples restricted to high noise", "sigma_min", levels, 30, true);
+            System.out.println("wrote " + histogram.toAbsolutePath());
         }
         System.out.printf("%d samples: %d with sigma_min > 0 (mean %.3f), %d with sigma_max > 0 (mean %.3f); %.0f s%n", t.size(), high,
                 high == 0 ? 0 : sumMin / high, low, low == 0 ? 0 : sumMax / low, (System.nanoTime() - started) / 1e9);
@@ -184,6 +202,7 @@ final class Annotate implements Runnable {
                 }
             }
             List<String> names = d.dataset().names();
+            plotTrajectories(output.out.resolve("trajectories.png"), r, names);
             if (form.equals("probabilities")) {
                 AnnotationFile.writeSigmas(output.out.resolve(AnnotationFile.SIGMAS), r.sigmas());
                 AnnotationFile.write(output.annotations(), r.trajectoryAnnotations(names));
