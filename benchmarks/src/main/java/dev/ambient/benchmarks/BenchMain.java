@@ -230,8 +230,16 @@ public final class BenchMain implements Runnable {
             Ceilings ceilings = Ceilings.measure(d, quick ? 0.5 : 2);
             System.out.printf("FMA peak %.1f GFLOP/s, bandwidth %.1f GB/s%n", ceilings.gflops(), ceilings.gbPerS());
             var builder = new OptionsBuilder();
+            int included = 0;
             for (Class<?> benchmark : KERNEL_BENCHMARKS) {
-                if (only == null || benchmark.getSimpleName().matches(".*(" + only + ").*")) builder.include(benchmark.getName() + "\\.");
+                if (only == null || benchmark.getSimpleName().matches(".*(" + only + ").*")) {
+                    builder.include(benchmark.getName() + "\\.");
+                    included++;
+                }
+            }
+            if (included == 0) { // JMH without an include would run every benchmark on the class path
+                System.err.println("--only " + only + " matches none of " + KERNEL_BENCHMARKS.stream().map(Class::getSimpleName).toList());
+                return 2;
             }
             var options = builder
                     .param("device", device)
