@@ -67,9 +67,7 @@ final class DataOptions {
         ImageDataset data = clean;
         boolean[] corrupted = new boolean[clean.size()];
         if (!corruptions.isEmpty()) {
-            List<Corruption> choices = new ArrayList<>();
-            for (String c : corruptions) choices.add(Corruption.parse(c));
-            Corrupter.Result r = Corrupter.withCleanFraction(clean, choices, cleanFraction, dataSeed);
+            Corrupter.Result r = corrupt(clean);
             data = r.dataset();
             corrupted = r.corruptedMask();
             what += String.format(", %d of them corrupted with %s", r.corruptedCount(), String.join("/", corruptions));
@@ -107,6 +105,13 @@ final class DataOptions {
             default -> throw new IllegalArgumentException("--use " + mode + ": expected ambient, clean-only or all-clean");
         }
         return new Prepared(data, table, what);
+    }
+
+    /** The clean data with the asked-for corruptions applied, as training sees them. */
+    Corrupter.Result corrupt(ImageDataset clean) {
+        List<Corruption> choices = new ArrayList<>();
+        for (String c : corruptions) choices.add(Corruption.parse(c));
+        return Corrupter.withCleanFraction(clean, choices, cleanFraction, dataSeed);
     }
 
     ImageDataset load() throws IOException {

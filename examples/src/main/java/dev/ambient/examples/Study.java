@@ -5,6 +5,8 @@ import dev.ambient.kernels.Device;
 import dev.ambient.model.annotate.AnnotationFile;
 import dev.ambient.model.annotate.AnnotationTable;
 import dev.ambient.model.checkpoint.SafeTensors;
+import dev.ambient.model.corrupt.Corrupter;
+import dev.ambient.model.data.ProceduralShapes;
 import dev.ambient.model.data.ImageDataset;
 import dev.ambient.model.eval.EvaluationReport;
 import dev.ambient.model.eval.Evaluator;
@@ -29,6 +31,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.Callable;
+import java.util.function.Function;
+import java.util.stream.IntStream;
 import java.util.stream.Stream;
 
 /**
@@ -41,7 +45,8 @@ import java.util.stream.Stream;
         description = {"Train and evaluate, with one budget and several seeds: clean-only (filtering), all-clean (everything as clean),",
                 "ambient-fixed (fixed sigma_min), ambient-classifier (noise-classifier annotation); and out of distribution:",
                 "target-only versus target-crops (other classes' crops at low noise, crop-classifier annotation).",
-                "Writes summary.txt (mean ± std per method at the end of training), evaluations.jsonl, curves.png and per-run folders.",
+                "Writes summary.txt (mean ± std per method at the end of training, and the data themselves scored for scale), evaluations.jsonl,",
+                "curves-fd-feat.png, curves-fd-pix.png, curves-recall.png (each method against training images) and per-run folders.",
                 "Example: ./ambient study            (the built-in data, about 45 minutes on 2 cores)",
                 "         ./ambient study --dataset cifar10 --data cifar-10-batches-bin --kimg 2000 --seeds 3"})
 final class Study implements Callable<Integer> {
@@ -75,7 +80,7 @@ final class Study implements Callable<Integer> {
     @Option(names = "--eval-steps", defaultValue = "12", description = "Heun steps for them (default ${DEFAULT-VALUE}).")
     int evalSteps;
 
-    @Option(names = "--builtin-images", defaultValue = "1024", description = "Training images of the built-in data (default ${DEFAULT-VALUE}: ~100 clean ones, so clean-only sees each about 200 times).")
+    @Option(names = "--builtin-images", defaultValue = "256", description = "Training images of the built-in data (default ${DEFAULT-VALUE}: 26 clean ones, so clean-only sees each about 770 times and runs out of data).")
     int builtinImages;
 
     @Option(names = "--clean-fraction", defaultValue = "0.1", description = "Fraction left clean (default ${DEFAULT-VALUE}).")
@@ -131,6 +136,7 @@ final class Study implements Callable<Integer> {
         Evaluate.Reference targetReference = parse(new Evaluate.Reference(), referenceArgs(cifar, target));
         Path evaluations = out.resolve("evaluations.jsonl");
         List<EvaluationReport> reports = readReports(evaluations);
+        List<EvaluationReport> dataRows;
         try (FeatureNetwork features = reference.featureNetwork(featureOptions)) {
             Evaluator main = new Evaluator(features, reference.load());
             Evaluator targetOnly = methods.stream().anyMatch(m -> m.startsWith("target")) ? new Evaluator(features, targetReference.load()) : null;
@@ -154,8 +160,9 @@ final class Study implements Callable<Integer> {
                     log.println();
                 }
             }
+            dataRows = dataRows(main, targetOnly, cifar, target);
         }
-        summarize(reports, log, System.nanoTime() - started);
+        summarize(reports, dataRows, log, System.nanoTime() - started);
         return 0;
     }
 
@@ -234,6 +241,43 @@ final class Study implements Callable<Integer> {
         return file;
     }
 
+    /**
+     * The training data scored as if they were generated, to show the scale of the metrics: a
+     * model that only copies its clean images (cycled to the evaluation's count), the corrupted
+     * images themselves, and as many fresh clean images as an evaluation generates (the floor).
+     */
+    private List<EvaluationReport> dataRows(Evaluator main, Evaluator targetOnly, boolean cifar, List<Integer> target) throws IOException {
+        List<String> args = new ArrayList<>(dataArgs(cifar));
+        args.addAll(List.of("--corrupt", corrupt, "--clean-fraction", Double.toString(cleanFraction)));
+        DataOptions data = parse(new Train(), args).data;
+        ImageDataset clean = data.load();
+        Corrupter.Result r = data.corrupt(clean);
+        int n = clean.size();
+        List<EvaluationReport> rows = new ArrayList<>();
+        if (methods.stream().anyMatch(m -> !m.startsWith("target"))) {
+            int[] good = IntStream.range(0, n).filter(i -> !r.corrupted(i)).toArray();
+            int[] bad = IntStream.range(0, n).filter(r::corrupted).toArray();
+            rows.add(scoreData(main, "data: copies of the " + good.length + " clean training images", r.dataset(), good));
+            if (bad.length > 0) rows.add(scoreData(main, "data: the " + bad.length + " corrupted training images", r.dataset(), bad));
+            ImageDataset fresh = cifar ? clean : ProceduralShapes.generate(evalImages, clean.height(), 5_000_000);
+            rows.add(scoreData(main, "data: " + evalImages + (cifar ? " clean training images" : " fresh clean images"), fresh,
+                    IntStream.range(0, Math.min(evalImages, fresh.size())).toArray()));
+        }
+        if (targetOnly != null) {
+            int[] targets = IntStream.range(0, n).filter(i -> target.contains(clean.label(i))).toArray();
+            if (targets.length > 0) rows.add(scoreData(targetOnly, "data: copies of the " + targets.length + " target training images", clean, targets));
+        }
+        return rows;
+    }
+
+    /** Evaluates the given images of d, cycled to the evaluation's count, as one generated set. */
+    private EvaluationReport scoreData(Evaluator evaluator, String label, ImageDataset d, int[] indices) {
+        int size = d.imageSize();
+        float[] images = new float[evalImages * size];
+        for (int k = 0; k < evalImages; k++) d.copyTo(indices[k % indices.length], images, k * size);
+        return evaluator.evaluate(label, images, evalImages);
+    }
+
     /** Samples and evaluates every EMA snapshot of a run, in order of training images. */
     private List<EvaluationReport> evaluate(Evaluator evaluator, String method, int seed, Path dir, PrintStream log) throws IOException {
         List<Path> snapshots;
@@ -255,7 +299,7 @@ final class Study implements Callable<Integer> {
         return out;
     }
 
-    private void summarize(List<EvaluationReport> reports, PrintStream log, long nanos) throws IOException {
+    private void summarize(List<EvaluationReport> reports, List<EvaluationReport> dataRows, PrintStream log, long nanos) throws IOException {
         long last = reports.stream().filter(r -> r.trainingImages() != null).mapToLong(EvaluationReport::trainingImages).max().orElse(0);
         // the final point of each run; runs end within one batch of the budget
         List<EvaluationReport> finals = reports.stream().filter(r -> r.trainingImages() != null && r.trainingImages() > last - batch).toList();
@@ -264,13 +308,18 @@ final class Study implements Callable<Integer> {
         text.append(String.format("Mean ± std over seeds after %.1f kimg (FD_feat, FD_pix lower is better; sharpness 1 = as sharp as the data):%n%n", last / 1e3));
         text.append(EvaluationReport.summaryTable(finals)).append('\n');
         text.append(verdict(finals));
+        if (!dataRows.isEmpty()) {
+            text.append(String.format("%nFor scale, the data scored as if generated (%d images each):%n%n", evalImages));
+            text.append(EvaluationReport.table(dataRows));
+        }
         text.append(String.format("%nTotal time of this invocation: %s%n", TrainingOptions.duration(nanos / 1e9)));
         Files.writeString(out.resolve("summary.txt"), text.toString());
         log.println();
         log.print(text);
-        plotCurves(reports, "fdFeat", out.resolve("curves-fd-feat.png"));
-        plotCurves(reports, "fdPix", out.resolve("curves-fd-pix.png"));
-        log.println("wrote " + out.resolve("summary.txt") + ", " + out.resolve("curves-fd-feat.png") + ", " + out.resolve("curves-fd-pix.png"));
+        plotCurves(reports, "FD_feat", EvaluationReport::fdFeat, out.resolve("curves-fd-feat.png"));
+        plotCurves(reports, "FD_pix", EvaluationReport::fdPix, out.resolve("curves-fd-pix.png"));
+        plotCurves(reports, "recall", EvaluationReport::recall, out.resolve("curves-recall.png"));
+        log.println("wrote " + out.resolve("summary.txt") + " and curves-fd-feat.png, curves-fd-pix.png, curves-recall.png beside it");
     }
 
     /** Whether the paper's claims hold here: c and d below a and b with the seed intervals apart, f below e. */
@@ -301,10 +350,11 @@ final class Study implements Callable<Integer> {
     }
 
     /** One line per method: the metric's mean over seeds against training images seen. */
-    private static void plotCurves(List<EvaluationReport> reports, String metric, Path file) throws IOException {
+    private static void plotCurves(List<EvaluationReport> reports, String name, Function<EvaluationReport, Double> metric, Path file)
+            throws IOException {
         Map<String, TreeMap<Long, List<Double>>> curves = new LinkedHashMap<>();
         for (EvaluationReport r : reports) {
-            Double v = metric.equals("fdFeat") ? r.fdFeat() : r.fdPix();
+            Double v = metric.apply(r);
             if (v == null || r.trainingImages() == null) continue;
             curves.computeIfAbsent(r.label(), k -> new TreeMap<>()).computeIfAbsent(r.trainingImages(), k -> new ArrayList<>()).add(v);
         }
@@ -312,8 +362,7 @@ final class Study implements Callable<Integer> {
         List<Plots.Series> series = new ArrayList<>();
         curves.forEach((m, points) -> series.add(new Plots.Series(m, points.keySet().stream().mapToDouble(k -> k / 1e3).toArray(),
                 points.values().stream().mapToDouble(v -> meanStd(v)[0]).toArray())));
-        String name = metric.equals("fdFeat") ? "FD_feat" : "FD_pix";
-        Plots.lineChart(file, name + " against training images (mean over seeds)", "training images (kimg)", name, series, true,
+        Plots.lineChart(file, name + " against training images (mean over seeds)", "training images (kimg)", name, series, !name.equals("recall"),
                 Plots.DEFAULT_WIDTH, Plots.DEFAULT_HEIGHT);
     }
 

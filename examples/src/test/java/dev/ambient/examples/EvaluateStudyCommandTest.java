@@ -58,7 +58,12 @@ class EvaluateStudyCommandTest {
         String summary = Files.readString(out.resolve("summary.txt"));
         for (String m : List.of("clean-only", "ambient-fixed", "target-only")) assertTrue(summary.contains(m), summary);
         assertTrue(summary.contains("ambient-fixed") && summary.contains("vs clean-only"), summary);
-        assertTrue(Files.size(out.resolve("curves-fd-feat.png")) > 1000);
+        // the data themselves, scored for scale: 6 of the 64 images stay clean, 58 are blurred
+        for (String row : List.of("data: copies of the 6 clean training images", "data: the 58 corrupted training images",
+                "data: 8 fresh clean images", "target training images")) {
+            assertTrue(summary.contains(row), row + " missing from\n" + summary);
+        }
+        for (String curve : List.of("curves-fd-feat.png", "curves-fd-pix.png", "curves-recall.png")) assertTrue(Files.size(out.resolve(curve)) > 1000, curve);
         assertTrue(Files.isRegularFile(out.resolve("ambient-fixed/seed1/evaluated")));
 
         // a second start finds every run done and evaluates nothing again
