@@ -47,7 +47,7 @@ import java.util.stream.Stream;
                 "target-only versus target-crops (other classes' crops at low noise, crop-classifier annotation).",
                 "Writes summary.txt (mean ± std per method at the end of training, and the data themselves scored for scale), evaluations.jsonl,",
                 "curves-fd-feat.png, curves-fd-pix.png, curves-recall.png (each method against training images) and per-run folders.",
-                "Example: ./ambient study            (the built-in data, about 45 minutes on 2 cores)",
+                "Example: ./ambient study            (the built-in data, about 50 minutes on 2 cores)",
                 "         ./ambient study --dataset cifar10 --data cifar-10-batches-bin --kimg 2000 --seeds 3"})
 final class Study implements Callable<Integer> {
 
