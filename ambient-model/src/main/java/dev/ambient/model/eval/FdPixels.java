@@ -49,7 +49,7 @@ public final class FdPixels {
 
     /** The pooled, flattened images: {@code n × (size·size·C)} row after row, in (y, x, channel) order. */
     public static float[] features(float[] images, int height, int width, int channels, int size) {
-        int n = Sharpness.count(images, height, width, channels, "images");
+        int n = Sharpness.countImages(images, height, width, channels, "images"); // pooling needs no 3x3 minimum
         checkSize(height, width, size);
         int dim = size * size * channels;
         float[] out = new float[Math.multiplyExact(n, dim)];

@@ -76,10 +76,16 @@ public final class Sharpness {
         return sum;
     }
 
-    /** The number of images in a flat NHWC array, after checking its shape. */
+    /** The number of images in a flat NHWC array, after checking its shape (at least 3x3 for the Laplacian). */
     static int count(float[] images, int height, int width, int channels, String what) {
-        Objects.requireNonNull(images, what);
         checkShape(height, width, channels);
+        return countImages(images, height, width, channels, what);
+    }
+
+    /** The number of images of any positive size in a flat NHWC array. */
+    static int countImages(float[] images, int height, int width, int channels, String what) {
+        Objects.requireNonNull(images, what);
+        if (height < 1 || width < 1 || channels < 1) throw new IllegalArgumentException(what + ": need a positive shape, got " + height + "x" + width + "x" + channels);
         long size = (long) height * width * channels;
         if (images.length == 0 || images.length % size != 0) {
             throw new IllegalArgumentException(what + ": " + images.length + " values are not a whole, non-zero number of " + height + "x" + width + "x" + channels + " images");

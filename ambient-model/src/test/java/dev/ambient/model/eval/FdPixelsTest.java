@@ -1,5 +1,6 @@
 package dev.ambient.model.eval;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -35,6 +36,19 @@ class FdPixelsTest {
             double sum = 0;
             for (int dy = 0; dy < f; dy++) for (int dx = 0; dx < f; dx++) sum += x[((i * h + oy * f + dy) * w + ox * f + dx) * c + ch];
             assertEquals(sum / (f * f), p[((i * s + oy) * s + ox) * c + ch], 1e-6, "cell " + oy + "," + ox);
+        }
+    }
+
+    @Test
+    void imagesSmallerThanTheLaplaciansPoolToo() {
+        // pooling has no 3x3 minimum (only Sharpness has): 2x2 to 2x2 and 2x2 to 1x1
+        float[] x = randomImages(freshRandom(), 2 * 2 * 2 * 3);
+        assertArrayEquals(x, FdPixels.features(x, 2, 2, 3, 2), 1e-7f);
+        float[] mean = FdPixels.features(x, 2, 2, 3, 1);
+        for (int i = 0; i < 2; i++) for (int ch = 0; ch < 3; ch++) {
+            double sum = 0;
+            for (int q = 0; q < 4; q++) sum += x[(i * 4 + q) * 3 + ch];
+            assertEquals(sum / 4, mean[i * 3 + ch], 1e-6);
         }
     }
 
