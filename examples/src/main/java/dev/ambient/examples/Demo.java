@@ -1,10 +1,15 @@
 package dev.ambient.examples;
 
 import dev.ambient.model.annotate.FixedAnnotation;
+import dev.ambient.model.eval.EvaluationReport;
+import dev.ambient.model.eval.Evaluator;
+import dev.ambient.model.eval.FeatureNetwork;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -78,15 +83,15 @@ final class Demo implements Callable<Integer> {
      * The metrics of ./ambient evaluate for each run's final EMA weights: 500 images (12 Heun
      * steps) against 2,000 fresh built-in images; the feature network is trained on first use.
      */
-    private void evaluate(Map<String, Path> results) throws java.io.IOException {
+    private void evaluate(Map<String, Path> results) throws IOException {
         System.out.println("Evaluating each run's final EMA weights (500 images, 12 Heun steps, against 2000 fresh built-in images):");
         Evaluate.Reference reference = new Evaluate.Reference();
         new CommandLine(reference).parseArgs("--reference", "builtin", "--resolution", "16", "--device", device);
         Evaluate.FeatureOptions featureOptions = new Evaluate.FeatureOptions();
         new CommandLine(featureOptions).parseArgs();
-        List<dev.ambient.model.eval.EvaluationReport> reports = new ArrayList<>();
-        try (dev.ambient.model.eval.FeatureNetwork features = reference.featureNetwork(featureOptions)) {
-            dev.ambient.model.eval.Evaluator evaluator = new dev.ambient.model.eval.Evaluator(features, reference.load());
+        List<EvaluationReport> reports = new ArrayList<>();
+        try (FeatureNetwork features = reference.featureNetwork(featureOptions)) {
+            Evaluator evaluator = new Evaluator(features, reference.load());
             for (var r : results.entrySet()) {
                 Path snapshot = newest(r.getValue(), "network-snapshot-");
                 float[] images = Evaluate.sample(snapshot, 500, 12, 1_000_000, reference.device());
@@ -94,14 +99,14 @@ final class Demo implements Callable<Integer> {
             }
         }
         System.out.println();
-        System.out.print(dev.ambient.model.eval.EvaluationReport.table(reports));
+        System.out.print(EvaluationReport.table(reports));
         System.out.println("(lower FD is better; one seed each: ./ambient study gives several seeds and the curves)");
         System.out.println();
     }
 
     /** The last file in dir whose name starts with prefix (names carry zero-padded kimg). */
-    static Path newest(Path dir, String prefix) throws java.io.IOException {
-        try (var files = java.nio.file.Files.list(dir)) {
+    static Path newest(Path dir, String prefix) throws IOException {
+        try (var files = Files.list(dir)) {
             return files.filter(f -> f.getFileName().toString().startsWith(prefix)).sorted().reduce((a, b) -> b).orElse(null);
         }
     }

@@ -316,9 +316,9 @@ final class Study implements Callable<Integer> {
         Files.writeString(out.resolve("summary.txt"), text.toString());
         log.println();
         log.print(text);
-        plotCurves(reports, "FD_feat", EvaluationReport::fdFeat, out.resolve("curves-fd-feat.png"));
-        plotCurves(reports, "FD_pix", EvaluationReport::fdPix, out.resolve("curves-fd-pix.png"));
-        plotCurves(reports, "recall", EvaluationReport::recall, out.resolve("curves-recall.png"));
+        plotCurves(reports, "FD_feat", EvaluationReport::fdFeat, true, out.resolve("curves-fd-feat.png"));
+        plotCurves(reports, "FD_pix", EvaluationReport::fdPix, true, out.resolve("curves-fd-pix.png"));
+        plotCurves(reports, "recall", EvaluationReport::recall, false, out.resolve("curves-recall.png"));
         log.println("wrote " + out.resolve("summary.txt") + " and curves-fd-feat.png, curves-fd-pix.png, curves-recall.png beside it");
     }
 
@@ -350,7 +350,7 @@ final class Study implements Callable<Integer> {
     }
 
     /** One line per method: the metric's mean over seeds against training images seen. */
-    private static void plotCurves(List<EvaluationReport> reports, String name, Function<EvaluationReport, Double> metric, Path file)
+    private static void plotCurves(List<EvaluationReport> reports, String name, Function<EvaluationReport, Double> metric, boolean logY, Path file)
             throws IOException {
         Map<String, TreeMap<Long, List<Double>>> curves = new LinkedHashMap<>();
         for (EvaluationReport r : reports) {
@@ -362,7 +362,7 @@ final class Study implements Callable<Integer> {
         List<Plots.Series> series = new ArrayList<>();
         curves.forEach((m, points) -> series.add(new Plots.Series(m, points.keySet().stream().mapToDouble(k -> k / 1e3).toArray(),
                 points.values().stream().mapToDouble(v -> meanStd(v)[0]).toArray())));
-        Plots.lineChart(file, name + " against training images (mean over seeds)", "training images (kimg)", name, series, !name.equals("recall"),
+        Plots.lineChart(file, name + " against training images (mean over seeds)", "training images (kimg)", name, series, logY,
                 Plots.DEFAULT_WIDTH, Plots.DEFAULT_HEIGHT);
     }
 
