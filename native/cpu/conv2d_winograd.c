@@ -59,35 +59,70 @@ static int64_t block_tiles(const ambient_cpu_kernels *kern, int64_t cin, int64_t
 }
 
 /* ---- Weight transform: U_uv[k, j] = (G g_jk G^T)[u, v], packed per position as the GEMM's B
- * (slivers of nr columns, k-major: bpack + pos * cin * ncols_pad + jt * nr * cin + k * nr). */
-static void transform_weight_column(const wino_problem *pb, int nr, int64_t j, float *bpack) {
-    const int64_t cin = pb->cin, cout = pb->cout, jt = j / nr, jr = j % nr;
-    for (int64_t k = 0; k < cin; k++) {
-        float g[9];
-        for (int t = 0; t < 9; t++)
-            g[t] = pb->flipped ? pb->weight[(k * 9 + (8 - t)) * cout + j] : pb->weight[(j * 9 + t) * cin + k];
-        /* rows: G g (4 x 3) */
-        float r[4][3];
-        for (int c = 0; c < 3; c++) {
-            float g0 = g[c], g1 = g[3 + c], g2 = g[6 + c];
-            r[0][c] = g0;
-            r[1][c] = 0.5f * (g0 + g1 + g2);
-            r[2][c] = 0.5f * (g0 - g1 + g2);
-            r[3][c] = g2;
-        }
-        for (int u = 0; u < 4; u++) {
-            float g0 = r[u][0], g1 = r[u][1], g2 = r[u][2];
-            float v[4] = {g0, 0.5f * (g0 + g1 + g2), 0.5f * (g0 - g1 + g2), g2};
-            for (int q = 0; q < 4; q++)
-                bpack[(u * 4 + q) * cin * pb->ncols_pad + jt * nr * cin + k * nr + jr] = v[q];
-        }
+ * (slivers of nr columns, k-major: bpack + pos * cin * ncols_pad + jt * nr * cin + k * nr).
+ * The output channels of one sliver are the vector lanes, so every store is a contiguous row
+ * of the packed layout: g[t] holds tap t (row-major 3x3) of those nr filters, zero past the
+ * last one. */
+SIMD_CLONES static void transform_weight_taps(int nr, const float *restrict g0, const float *restrict g1,
+                                              const float *restrict g2, const float *restrict g3,
+                                              const float *restrict g4, const float *restrict g5,
+                                              const float *restrict g6, const float *restrict g7,
+                                              const float *restrict g8, float *restrict dst, int64_t pos_stride) {
+#pragma omp simd
+    for (int jr = 0; jr < nr; jr++) {
+        /* rows: G g (4 x 3), column by column */
+        float r00 = g0[jr], r01 = g1[jr], r02 = g2[jr];
+        float r30 = g6[jr], r31 = g7[jr], r32 = g8[jr];
+        float r10 = 0.5f * (r00 + g3[jr] + r30), r11 = 0.5f * (r01 + g4[jr] + r31), r12 = 0.5f * (r02 + g5[jr] + r32);
+        float r20 = 0.5f * (r00 - g3[jr] + r30), r21 = 0.5f * (r01 - g4[jr] + r31), r22 = 0.5f * (r02 - g5[jr] + r32);
+        /* columns: (G g) G^T */
+#define AMBIENT_WINO_ROW(u, a, b, c)                                         \
+        dst[(u * 4 + 0) * pos_stride + jr] = a;                              \
+        dst[(u * 4 + 1) * pos_stride + jr] = 0.5f * (a + b + c);             \
+        dst[(u * 4 + 2) * pos_stride + jr] = 0.5f * (a - b + c);             \
+        dst[(u * 4 + 3) * pos_stride + jr] = c;
+        AMBIENT_WINO_ROW(0, r00, r01, r02)
+        AMBIENT_WINO_ROW(1, r10, r11, r12)
+        AMBIENT_WINO_ROW(2, r20, r21, r22)
+        AMBIENT_WINO_ROW(3, r30, r31, r32)
+#undef AMBIENT_WINO_ROW
     }
 }
 
-/* ---- Input transform of rows tiles starting at tile t0 into v[pos][r][cin] (row stride cin). */
+/* The packed U of output channel sliver jt, input channel k. Forward: taps from `taps`, the
+ * weight rearranged by sliver (taps + jt * 9 * cin * nr + (t * cin + k) * nr + jr, zero-padded).
+ * Flipped: W'[k, t, j] = W[k, 8 - t, j] straight from the weight, whose rows of output channels
+ * are contiguous (copied into `pad`, zero-padded, for a partial last sliver). */
+static void transform_weight_sliver(const wino_problem *pb, int nr, int64_t jt, int64_t k, const float *taps,
+                                    float *pad, float *bpack) {
+    const int64_t cin = pb->cin, cout = pb->cout;
+    const float *g[9];
+    if (!pb->flipped) {
+        for (int t = 0; t < 9; t++) g[t] = taps + (jt * 9 * cin + t * cin + k) * nr;
+    } else {
+        int64_t cols = min64(nr, cout - jt * nr);
+        for (int t = 0; t < 9; t++) {
+            const float *row = pb->weight + (k * 9 + (8 - t)) * cout + jt * nr;
+            if (cols == nr) {
+                g[t] = row;
+            } else {
+                float *p = pad + t * nr;
+                for (int jr = 0; jr < nr; jr++) p[jr] = jr < cols ? row[jr] : 0.0f;
+                g[t] = p;
+            }
+        }
+    }
+    transform_weight_taps(nr, g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8],
+                          bpack + jt * nr * cin + k * nr, cin * pb->ncols_pad);
+}
+
+/* ---- Input transform of rows tiles starting at tile t0 into v[pos][r][cin] (row stride cin).
+ * The channel loop is the vector loop: each patch pixel's pointer is a local of its own and the
+ * transform is written out per position, which GCC vectorises (a loop over a pointer array and
+ * a 4x4 temporary, as before, it left scalar). */
 SIMD_CLONES static void transform_input(const wino_problem *pb, int64_t t0, int rows, const float *zero,
                                         float *restrict v) {
-    const int64_t cin = pb->cin, per_image = pb->th * pb->tw, pos_stride = (int64_t)rows * cin;
+    const int64_t cin = pb->cin, per_image = pb->th * pb->tw, ps = (int64_t)rows * cin;
     for (int r = 0; r < rows; r++) {
         int64_t t = t0 + r, img = t / per_image, ty = (t % per_image) / pb->tw, tx = t % pb->tw;
         const float *d[16];
@@ -98,25 +133,35 @@ SIMD_CLONES static void transform_input(const wino_problem *pb, int64_t t0, int 
                                    ? zero
                                    : pb->src + ((img * pb->h + yy) * pb->w + xx) * cin;
             }
-        float *out = v + r * cin;
+        const float *restrict d00 = d[0], *restrict d01 = d[1], *restrict d02 = d[2], *restrict d03 = d[3];
+        const float *restrict d10 = d[4], *restrict d11 = d[5], *restrict d12 = d[6], *restrict d13 = d[7];
+        const float *restrict d20 = d[8], *restrict d21 = d[9], *restrict d22 = d[10], *restrict d23 = d[11];
+        const float *restrict d30 = d[12], *restrict d31 = d[13], *restrict d32 = d[14], *restrict d33 = d[15];
+        float *restrict out = v + r * cin;
+#pragma omp simd
         for (int64_t c = 0; c < cin; c++) {
-            float e[4][4];
-            /* columns: B^T d */
-            for (int b = 0; b < 4; b++) {
-                float d0 = d[b][c], d1 = d[4 + b][c], d2 = d[8 + b][c], d3 = d[12 + b][c];
-                e[0][b] = d0 - d2;
-                e[1][b] = d1 + d2;
-                e[2][b] = d2 - d1;
-                e[3][b] = d1 - d3;
-            }
-            /* rows: (B^T d) B */
-            for (int a = 0; a < 4; a++) {
-                float d0 = e[a][0], d1 = e[a][1], d2 = e[a][2], d3 = e[a][3];
-                out[(a * 4 + 0) * pos_stride + c] = d0 - d2;
-                out[(a * 4 + 1) * pos_stride + c] = d1 + d2;
-                out[(a * 4 + 2) * pos_stride + c] = d2 - d1;
-                out[(a * 4 + 3) * pos_stride + c] = d1 - d3;
-            }
+            /* columns: e = B^T d, row a of e from rows 0..3 of the patch */
+            float e00 = d00[c] - d20[c], e01 = d01[c] - d21[c], e02 = d02[c] - d22[c], e03 = d03[c] - d23[c];
+            float e10 = d10[c] + d20[c], e11 = d11[c] + d21[c], e12 = d12[c] + d22[c], e13 = d13[c] + d23[c];
+            float e20 = d20[c] - d10[c], e21 = d21[c] - d11[c], e22 = d22[c] - d12[c], e23 = d23[c] - d13[c];
+            float e30 = d10[c] - d30[c], e31 = d11[c] - d31[c], e32 = d12[c] - d32[c], e33 = d13[c] - d33[c];
+            /* rows: e B */
+            out[0 * ps + c] = e00 - e02;
+            out[1 * ps + c] = e01 + e02;
+            out[2 * ps + c] = e02 - e01;
+            out[3 * ps + c] = e01 - e03;
+            out[4 * ps + c] = e10 - e12;
+            out[5 * ps + c] = e11 + e12;
+            out[6 * ps + c] = e12 - e11;
+            out[7 * ps + c] = e11 - e13;
+            out[8 * ps + c] = e20 - e22;
+            out[9 * ps + c] = e21 + e22;
+            out[10 * ps + c] = e22 - e21;
+            out[11 * ps + c] = e21 - e23;
+            out[12 * ps + c] = e30 - e32;
+            out[13 * ps + c] = e31 + e32;
+            out[14 * ps + c] = e32 - e31;
+            out[15 * ps + c] = e31 - e33;
         }
     }
 }
@@ -189,10 +234,11 @@ int ambient_conv2d_winograd(int64_t n, int64_t h, int64_t w, int64_t cin, int64_
     if (threads > blocks) threads = (int)blocks;
 
     const int64_t b_floats = round_up(16 * cin * pb.ncols_pad, 16), z_floats = round_up(cin, 16);
+    const int64_t taps_floats = flipped ? 0 : round_up(9 * cin * pb.ncols_pad, 16);
     const int64_t a_floats = round_up(16 * pb.block * cin, 16), v_floats = round_up(16 * mr * cin, 16);
     const int64_t m_floats = round_up(16 * pb.block * cout, 16);
-    const int64_t thread_floats = a_floats + v_floats + m_floats;
-    float *scratch = ambient_scratch_take(&winograd_scratch_slot, b_floats + z_floats + threads * thread_floats);
+    const int64_t p_floats = round_up(9 * nr, 16), thread_floats = a_floats + v_floats + m_floats + p_floats;
+    float *scratch = ambient_scratch_take(&winograd_scratch_slot, b_floats + z_floats + taps_floats + threads * thread_floats);
     if (scratch == NULL)
         return ambient_fail(AMBIENT_STATUS_OUT_OF_MEMORY, "ambient_conv2d: cannot allocate Winograd buffers");
     float *bpack = scratch, *zero = scratch + b_floats;
@@ -200,18 +246,19 @@ int ambient_conv2d_winograd(int64_t n, int64_t h, int64_t w, int64_t cin, int64_
 
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
-        /* pad columns of the last sliver stay zero */
+        float *taps = scratch + b_floats + z_floats;
+        float *apack = taps + taps_floats + omp_get_thread_num() * thread_floats;
+        float *vbuf = apack + a_floats, *mbuf = vbuf + v_floats, *pad = mbuf + m_floats;
+        if (!flipped) {
+            /* each sliver's filters as taps x nr: a transpose, which the packing kernel does */
 #pragma omp for schedule(static)
-        for (int64_t jt = 0; jt < col_tiles; jt++) {
-            if ((jt + 1) * nr > cout)
-                for (int pos = 0; pos < 16; pos++)
-                    memset(bpack + pos * cin * pb.ncols_pad + jt * nr * cin, 0, (size_t)(nr * cin) * sizeof(float));
+            for (int64_t jt = 0; jt < col_tiles; jt++)
+                kern->pack_transposed(9 * cin, (int)min64(nr, cout - jt * nr), nr, weight + jt * nr * 9 * cin, 9 * cin,
+                                      taps + jt * 9 * cin * nr);
         }
 #pragma omp for schedule(static)
-        for (int64_t j = 0; j < cout; j++) transform_weight_column(&pb, nr, j, bpack);
+        for (int64_t i = 0; i < col_tiles * cin; i++) transform_weight_sliver(&pb, nr, i / cin, i % cin, taps, pad, bpack);
 
-        float *apack = scratch + b_floats + z_floats + omp_get_thread_num() * thread_floats;
-        float *vbuf = apack + a_floats, *mbuf = vbuf + v_floats;
 #pragma omp for schedule(dynamic, 1)
         for (int64_t blk = 0; blk < blocks; blk++) {
             int64_t t0 = blk * pb.block, rows = min64(pb.block, pb.tiles - t0);
@@ -432,31 +479,57 @@ static void weight_item(const wino_weight_problem *pb, const ambient_cpu_kernels
 /* dW[o, a, b, i] = sum_uv G'[u, a] G'[v, b] dU_uv[o, i] (+ beta dW) for one output channel o. */
 SIMD_CLONES static void weight_output(const wino_weight_problem *pb, int64_t o, float beta, float *dweight) {
     const int64_t block = pb->rows_pad * pb->cols_pad, cin = pb->cin;
-    const float *base = pb->du + o * pb->cols_pad;
-    float *out = dweight + o * 9 * cin;
-    for (int64_t i = 0; i < cin; i++) {
-        float m[16];
+    float *base = pb->du + o * pb->cols_pad;
+    /* the ranges' partial sums into the first range (row o is this thread's alone) */
+    for (int64_t r = 1; r < pb->ranges; r++)
         for (int pos = 0; pos < 16; pos++) {
-            float s = base[pos * block + i];
-            for (int64_t r = 1; r < pb->ranges; r++) s += base[(r * 16 + pos) * block + i];
-            m[pos] = s;
+            float *restrict into = base + pos * block;
+            const float *restrict from = base + (r * 16 + pos) * block;
+#pragma omp simd
+            for (int64_t i = 0; i < cin; i++) into[i] += from[i];
         }
-        /* columns: t[a][v] = sum_u G'[u, a] m[u][v] */
-        float t[3][4];
-        for (int v = 0; v < 4; v++) {
-            float m0 = m[v], m1 = m[4 + v], m2 = m[8 + v], m3 = m[12 + v];
-            t[0][v] = m0 + 0.5f * (m1 + m2);
-            t[1][v] = 0.5f * (m1 - m2);
-            t[2][v] = 0.5f * (m1 + m2) - m3;
+    /* input channels are the vector lanes: one pointer per position, one per tap */
+    const float *restrict m00 = base, *restrict m01 = base + block, *restrict m02 = base + 2 * block,
+                          *restrict m03 = base + 3 * block, *restrict m10 = base + 4 * block,
+                          *restrict m11 = base + 5 * block, *restrict m12 = base + 6 * block,
+                          *restrict m13 = base + 7 * block, *restrict m20 = base + 8 * block,
+                          *restrict m21 = base + 9 * block, *restrict m22 = base + 10 * block,
+                          *restrict m23 = base + 11 * block, *restrict m30 = base + 12 * block,
+                          *restrict m31 = base + 13 * block, *restrict m32 = base + 14 * block,
+                          *restrict m33 = base + 15 * block;
+    float *restrict out = dweight + o * 9 * cin;
+#pragma omp simd
+    for (int64_t i = 0; i < cin; i++) {
+        /* columns: t[a][v] = sum_u G'[u, a] m[u][v], written out (GCC leaves loops over
+         * small local arrays scalar) */
+#define AMBIENT_WINO_COLUMN(v, c0, c1, c2, c3)  \
+        float t0##v = c0 + 0.5f * (c1 + c2);    \
+        float t1##v = 0.5f * (c1 - c2);         \
+        float t2##v = 0.5f * (c1 + c2) - c3;
+        AMBIENT_WINO_COLUMN(0, m00[i], m10[i], m20[i], m30[i])
+        AMBIENT_WINO_COLUMN(1, m01[i], m11[i], m21[i], m31[i])
+        AMBIENT_WINO_COLUMN(2, m02[i], m12[i], m22[i], m32[i])
+        AMBIENT_WINO_COLUMN(3, m03[i], m13[i], m23[i], m33[i])
+#undef AMBIENT_WINO_COLUMN
+        /* rows: w[a][b] = sum_v t[a][v] G'[v, b], stored at tap a * 3 + b */
+#define AMBIENT_WINO_ROW(a, t0, t1, t2, t3)                                         \
+        {                                                                           \
+            float w0 = t0 + 0.5f * (t1 + t2), w1 = 0.5f * (t1 - t2), w2 = 0.5f * (t1 + t2) - t3; \
+            float *d = out + a * 3 * cin + i;                                       \
+            if (beta == 0.0f) {                                                     \
+                d[0] = w0;                                                          \
+                d[cin] = w1;                                                        \
+                d[2 * cin] = w2;                                                    \
+            } else {                                                                \
+                d[0] = w0 + beta * d[0];                                            \
+                d[cin] = w1 + beta * d[cin];                                        \
+                d[2 * cin] = w2 + beta * d[2 * cin];                                \
+            }                                                                       \
         }
-        for (int a = 0; a < 3; a++) {
-            float m0 = t[a][0], m1 = t[a][1], m2 = t[a][2], m3 = t[a][3];
-            float w[3] = {m0 + 0.5f * (m1 + m2), 0.5f * (m1 - m2), 0.5f * (m1 + m2) - m3};
-            for (int b = 0; b < 3; b++) {
-                float *d = out + (a * 3 + b) * cin + i;
-                *d = beta == 0.0f ? w[b] : w[b] + beta * *d;
-            }
-        }
+        AMBIENT_WINO_ROW(0, t00, t01, t02, t03)
+        AMBIENT_WINO_ROW(1, t10, t11, t12, t13)
+        AMBIENT_WINO_ROW(2, t20, t21, t22, t23)
+#undef AMBIENT_WINO_ROW
     }
 }
 
