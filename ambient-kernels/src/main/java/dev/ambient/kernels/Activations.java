@@ -28,7 +28,7 @@ public final class Activations {
         Checks.identicalOrDistinct(f, "x", x, "y", y);
         device.activate();
         device.backend().check(device.backend().api.ambient_clip_forward(x.size(), limit, x.segment(), y.segment()),
-                f, Checks.shapes("x", x, "y", y) + ", limit " + limit);
+                f, Checks.shapes("x", x, "y", y).and("limit", limit));
         return y;
     }
 
@@ -51,7 +51,7 @@ public final class Activations {
         Checks.identicalOrDistinct(f, "x", x, "dx", dx);
         device.activate();
         device.backend().check(device.backend().api.ambient_clip_backward(x.size(), limit, x.segment(), dy.segment(),
-                dx.segment()), f, Checks.shapes("x", x, "dy", dy, "dx", dx) + ", limit " + limit);
+                dx.segment()), f, Checks.shapes("x", x, "dy", dy, "dx", dx).and("limit", limit));
         return dx;
     }
 

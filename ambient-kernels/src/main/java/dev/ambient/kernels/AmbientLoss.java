@@ -66,7 +66,7 @@ public final class AmbientLoss {
             Checks.distinct(f, name, out, "sigmaT", sigmaT);
             Checks.distinct(f, name, out, "sigmaTn", sigmaTn);
         }
-        String shapes = Checks.shapes("x", x, "sigmaT", sigmaT, "sigmaTn", sigmaTn, "xTn", xTn, "xT", xT);
+        Checks.Shapes shapes = Checks.shapes("x", x, "sigmaT", sigmaT, "sigmaTn", sigmaTn, "xTn", xTn, "xT", xT);
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment ids = n == 0 ? MemorySegment.NULL : arena.allocateFrom(ValueLayout.JAVA_LONG, sampleIds);
             device.activate();
@@ -134,7 +134,7 @@ public final class AmbientLoss {
         device.backend().check(device.backend().api.ambient_ambient_loss(n, size, channels, sigmaData,
                 x0Pred.segment(), xT.segment(), xTn.segment(), sigmaT.segment(), sigmaTn.segment(), segmentOrNull(logvar),
                 segmentOrNull(mask), scale, loss.segment(), segmentOrNull(gradX0), segmentOrNull(gradLogvar)), f,
-                Checks.shapes(all) + ", sigmaData " + sigmaData + ", scale " + scale);
+                Checks.shapes(all).and("sigmaData", sigmaData, "scale", scale));
         return loss;
     }
 

@@ -86,7 +86,7 @@ public final class Attention {
         device.activate();
         device.backend().check(device.backend().api.ambient_attention_forward(d.n(), d.length(), d.heads(),
                 d.headDim(), qkv.segment(), out.segment(), lse == null ? MemorySegment.NULL
-                        : lse.segment()), f, Checks.shapes("qkv", qkv, "out", out, "lse", lse) + ", heads " + heads);
+                        : lse.segment()), f, Checks.shapes("qkv", qkv, "out", out, "lse", lse).and("heads", heads));
         return out;
     }
 
@@ -123,7 +123,7 @@ public final class Attention {
         device.activate();
         device.backend().check(device.backend().api.ambient_attention_backward(d.n(), d.length(), d.heads(),
                 d.headDim(), qkv.segment(), out.segment(), lse.segment(), dout.segment(), dqkv.segment()), f,
-                Checks.shapes("qkv", qkv, "out", out, "lse", lse, "dout", dout, "dqkv", dqkv) + ", heads " + heads);
+                Checks.shapes("qkv", qkv, "out", out, "lse", lse, "dout", dout, "dqkv", dqkv).and("heads", heads));
         return dqkv;
     }
 

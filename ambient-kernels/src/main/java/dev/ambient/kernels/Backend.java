@@ -56,13 +56,16 @@ final class Backend {
         return message.reinterpret(Long.MAX_VALUE).getString(0);
     }
 
-    /** Throws when status is not OK, naming the function and what it was called with. */
-    void check(int status, String function, String details) {
+    /**
+     * Throws when status is not OK, naming the function and what it was called with; details
+     * (a String or {@link Checks.Shapes}) is formatted only then.
+     */
+    void check(int status, String function, Object details) {
         if (status == AmbientNative.AMBIENT_STATUS_OK) return;
         AmbientException.Status s = AmbientException.Status.of(status);
         String message = lastError();
         throw new AmbientException(s, function, function + " failed with " + s
-                + (details.isEmpty() ? "" : " for " + details) + ": " + (message.isEmpty() ? "(no message)" : message));
+                + (details.toString().isEmpty() ? "" : " for " + details) + ": " + (message.isEmpty() ? "(no message)" : message));
     }
 
     /** Runs a call that writes one int through an out-pointer and returns it. */

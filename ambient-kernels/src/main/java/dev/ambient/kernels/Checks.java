@@ -31,14 +31,33 @@ final class Checks {
         return device;
     }
 
-    /** "x [2, 3], y [2, 3]" for messages. */
-    static String shapes(Object... namesAndTensors) {
-        StringJoiner joiner = new StringJoiner(", ");
-        for (int i = 0; i < namesAndTensors.length; i += 2) {
-            Tensor t = (Tensor) namesAndTensors[i + 1];
-            joiner.add(namesAndTensors[i] + " " + (t == null ? "null" : Arrays.toString(t.shape())));
+    /**
+     * "x [2, 3], y [2, 3]" for messages, formatted only when a message is built: every kernel
+     * call names its arguments, and formatting them on the successful path cost more Java time
+     * than the small kernels themselves.
+     */
+    static Shapes shapes(Object... namesAndTensors) {
+        return new Shapes(namesAndTensors, null);
+    }
+
+    /** Names and tensors, then names and scalar values, formatted by {@link #toString}. */
+    record Shapes(Object[] namesAndTensors, Object[] namesAndValues) {
+        /** These shapes followed by ", name value" for each pair. */
+        Shapes and(Object... namesAndValues) {
+            return new Shapes(namesAndTensors, namesAndValues);
         }
-        return joiner.toString();
+
+        @Override
+        public String toString() {
+            StringJoiner joiner = new StringJoiner(", ");
+            for (int i = 0; i < namesAndTensors.length; i += 2) {
+                Tensor t = (Tensor) namesAndTensors[i + 1];
+                joiner.add(namesAndTensors[i] + " " + (t == null ? "null" : Arrays.toString(t.shape())));
+            }
+            if (namesAndValues != null)
+                for (int i = 0; i < namesAndValues.length; i += 2) joiner.add(namesAndValues[i] + " " + namesAndValues[i + 1]);
+            return joiner.toString();
+        }
     }
 
     static void sameShape(String function, String nameA, Tensor a, String nameB, Tensor b) {

@@ -27,7 +27,7 @@ public final class Conv2d {
     public static Tensor forward(Tensor x, Tensor weight, float beta, Tensor y) {
         String f = "ambient_conv2d_forward";
         Device device = Checks.sameDevice(f, "x", x, "weight", weight, "y", y);
-        String shapes = Checks.shapes("x", x, "weight", weight, "y", y);
+        Checks.Shapes shapes = Checks.shapes("x", x, "weight", weight, "y", y);
         long kernel = kernel(f, weight, shapes);
         checkActivation(f, "x", x, weight.dim(3), "Cin", shapes);
         checkOutput(f, "y", y, x, weight.dim(0), "Cout", shapes);
@@ -44,7 +44,7 @@ public final class Conv2d {
     public static Tensor forward(Tensor x, Tensor weight) {
         String f = "ambient_conv2d_forward";
         Checks.sameDevice(f, "x", x, "weight", weight);
-        String shapes = Checks.shapes("x", x, "weight", weight);
+        Checks.Shapes shapes = Checks.shapes("x", x, "weight", weight);
         kernel(f, weight, shapes);
         checkActivation(f, "x", x, weight.dim(3), "Cin", shapes);
         Tensor y = Tensor.allocate(x.device(), x.dim(0), x.dim(1), x.dim(2), weight.dim(0));
@@ -67,7 +67,7 @@ public final class Conv2d {
     public static Tensor forwardNormalized(Tensor x, Tensor rawWeight, float gain, Tensor scratchWeight, Tensor y) {
         String f = "Conv2d.forwardNormalized";
         Checks.sameDevice(f, "x", x, "rawWeight", rawWeight, "scratchWeight", scratchWeight, "y", y);
-        String shapes = Checks.shapes("x", x, "rawWeight", rawWeight, "scratchWeight", scratchWeight, "y", y);
+        Checks.Shapes shapes = Checks.shapes("x", x, "rawWeight", rawWeight, "scratchWeight", scratchWeight, "y", y);
         kernel(f, rawWeight, shapes);
         checkActivation(f, "x", x, rawWeight.dim(3), "Cin", shapes);
         checkOutput(f, "y", y, x, rawWeight.dim(0), "Cout", shapes);
@@ -87,7 +87,7 @@ public final class Conv2d {
     public static Tensor backwardInput(Tensor dy, Tensor weight, float beta, Tensor dx) {
         String f = "ambient_conv2d_backward_input";
         Device device = Checks.sameDevice(f, "dy", dy, "weight", weight, "dx", dx);
-        String shapes = Checks.shapes("dy", dy, "weight", weight, "dx", dx);
+        Checks.Shapes shapes = Checks.shapes("dy", dy, "weight", weight, "dx", dx);
         long kernel = kernel(f, weight, shapes);
         checkActivation(f, "dy", dy, weight.dim(0), "Cout", shapes);
         checkOutput(f, "dx", dx, dy, weight.dim(3), "Cin", shapes);
@@ -108,7 +108,7 @@ public final class Conv2d {
     public static Tensor backwardWeight(Tensor x, Tensor dy, float beta, Tensor dweight) {
         String f = "ambient_conv2d_backward_weight";
         Device device = Checks.sameDevice(f, "x", x, "dy", dy, "dweight", dweight);
-        String shapes = Checks.shapes("x", x, "dy", dy, "dweight", dweight);
+        Checks.Shapes shapes = Checks.shapes("x", x, "dy", dy, "dweight", dweight);
         long kernel = kernel(f, dweight, shapes);
         checkActivation(f, "x", x, dweight.dim(3), "Cin", shapes);
         checkOutput(f, "dy", dy, x, dweight.dim(0), "Cout", shapes);
@@ -122,7 +122,7 @@ public final class Conv2d {
     }
 
     /** The kernel size of an OHWI weight {@code [Cout, k, k, Cin]}: square, 1 or 3. */
-    private static long kernel(String f, Tensor weight, String shapes) {
+    private static long kernel(String f, Tensor weight, Checks.Shapes shapes) {
         if (weight.rank() != 4) {
             throw new IllegalArgumentException(f + ": " + shapes + ": the weight must be [Cout, k, k, Cin] (OHWI), rank 4");
         }
@@ -137,7 +137,7 @@ public final class Conv2d {
     }
 
     /** An NHWC input whose channels must equal {@code channels} (the weight's Cin or Cout). */
-    private static void checkActivation(String f, String name, Tensor t, long channels, String what, String shapes) {
+    private static void checkActivation(String f, String name, Tensor t, long channels, String what, Checks.Shapes shapes) {
         if (t.rank() != 4) throw new IllegalArgumentException(f + ": " + shapes + ": " + name + " must be NHWC, rank 4");
         if (t.dim(3) != channels) {
             throw new IllegalArgumentException(f + ": " + shapes + ": " + name + " has " + t.dim(3)
@@ -146,7 +146,7 @@ public final class Conv2d {
     }
 
     /** An NHWC tensor with {@code like}'s N, H and W and {@code channels} channels. */
-    private static void checkOutput(String f, String name, Tensor t, Tensor like, long channels, String what, String shapes) {
+    private static void checkOutput(String f, String name, Tensor t, Tensor like, long channels, String what, Checks.Shapes shapes) {
         long[] want = {like.dim(0), like.dim(1), like.dim(2), channels};
         if (!Arrays.equals(t.shape(), want)) {
             throw new IllegalArgumentException(f + ": " + shapes + ": " + name + " must be " + Arrays.toString(want)

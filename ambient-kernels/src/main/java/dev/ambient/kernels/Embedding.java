@@ -82,7 +82,7 @@ public final class Embedding {
     public static Tensor mpFourier(Tensor x, Tensor freqs, Tensor phases, Tensor y) {
         String f = "ambient_mp_fourier_forward";
         Device device = Checks.sameDevice(f, "x", x, "freqs", freqs, "phases", phases, "y", y);
-        String shapes = Checks.shapes("x", x, "freqs", freqs, "phases", phases, "y", y);
+        Checks.Shapes shapes = Checks.shapes("x", x, "freqs", freqs, "phases", phases, "y", y);
         long n = fourierShapes(f, shapes, x, freqs, phases);
         long c = freqs.dim(0);
         if (!Arrays.equals(y.shape(), new long[] {n, c})) {
@@ -113,7 +113,7 @@ public final class Embedding {
     public static Tensor mpFourierBackward(Tensor x, Tensor freqs, Tensor phases, Tensor dy, Tensor dx) {
         String f = "ambient_mp_fourier_backward";
         Device device = Checks.sameDevice(f, "x", x, "freqs", freqs, "phases", phases, "dy", dy, "dx", dx);
-        String shapes = Checks.shapes("x", x, "freqs", freqs, "phases", phases, "dy", dy, "dx", dx);
+        Checks.Shapes shapes = Checks.shapes("x", x, "freqs", freqs, "phases", phases, "dy", dy, "dx", dx);
         long n = fourierShapes(f, shapes, x, freqs, phases);
         long c = freqs.dim(0);
         if (!Arrays.equals(dy.shape(), new long[] {n, c})) {
@@ -130,7 +130,7 @@ public final class Embedding {
     }
 
     /** x [N], freqs [C], phases [C]; returns N. */
-    private static long fourierShapes(String f, String shapes, Tensor x, Tensor freqs, Tensor phases) {
+    private static long fourierShapes(String f, Checks.Shapes shapes, Tensor x, Tensor freqs, Tensor phases) {
         if (x.rank() != 1 || freqs.rank() != 1 || phases.rank() != 1 || freqs.dim(0) != phases.dim(0)) {
             throw new IllegalArgumentException(f + ": " + shapes + ": x must be [N], freqs and phases [C]");
         }
@@ -147,7 +147,7 @@ public final class Embedding {
     public static Tensor channelScale(Tensor x, Tensor s, Tensor y) {
         String f = "ambient_channel_scale_forward";
         Device device = Checks.sameDevice(f, "x", x, "s", s, "y", y);
-        String shapes = Checks.shapes("x", x, "s", s, "y", y);
+        Checks.Shapes shapes = Checks.shapes("x", x, "s", s, "y", y);
         long positions = scaleShapes(f, shapes, x, s);
         Checks.sameShape(f, "x", x, "y", y);
         Checks.identicalOrDistinct(f, "x", x, "y", y);
@@ -171,7 +171,7 @@ public final class Embedding {
     public static void channelScaleBackward(Tensor x, Tensor s, Tensor dy, Tensor dx, Tensor ds) {
         String f = "ambient_channel_scale_backward";
         Device device = Checks.sameDevice(f, "x", x, "s", s, "dy", dy, "dx", dx, "ds", ds);
-        String shapes = Checks.shapes("x", x, "s", s, "dy", dy, "dx", dx, "ds", ds);
+        Checks.Shapes shapes = Checks.shapes("x", x, "s", s, "dy", dy, "dx", dx, "ds", ds);
         long positions = scaleShapes(f, shapes, x, s);
         Checks.sameShape(f, "x", x, "dy", dy);
         Checks.sameShape(f, "x", x, "dx", dx);
@@ -189,7 +189,7 @@ public final class Embedding {
     }
 
     /** x [N, ..., C] with s [N, C]; returns the number of positions (the middle dimensions' product). */
-    private static long scaleShapes(String f, String shapes, Tensor x, Tensor s) {
+    private static long scaleShapes(String f, Checks.Shapes shapes, Tensor x, Tensor s) {
         if (x.rank() < 2 || s.rank() != 2 || s.dim(0) != x.dim(0) || s.dim(1) != x.dim(-1)) {
             throw new IllegalArgumentException(f + ": " + shapes + ": x must be [N, H, W, C] or [N, P, C] and s [N, C]");
         }

@@ -21,7 +21,7 @@ public final class Gemm {
     public static Tensor matmul(Tensor a, boolean transposeA, Tensor b, boolean transposeB,
                                 float alpha, float beta, Tensor c) {
         Device device = Checks.sameDevice(FUNCTION, "A", a, "B", b, "C", c);
-        String shapes = Checks.shapes("A", a, "B", b, "C", c);
+        Checks.Shapes shapes = Checks.shapes("A", a, "B", b, "C", c);
         Checks.finite(FUNCTION, "alpha", alpha);
         Checks.finite(FUNCTION, "beta", beta);
         int rank = a.rank();

@@ -54,7 +54,7 @@ public final class MagnitudePreserving {
         Checks.identicalOrDistinct(f, "b", b, "y", y);
         device.activate();
         device.backend().check(device.backend().api.ambient_mp_sum_forward(a.size(), a.segment(), b.segment(), t,
-                y.segment()), f, Checks.shapes("a", a, "b", b, "y", y) + ", t " + t);
+                y.segment()), f, Checks.shapes("a", a, "b", b, "y", y).and("t", t));
         return y;
     }
 
@@ -78,7 +78,7 @@ public final class MagnitudePreserving {
         Checks.identicalOrDistinct(f, "dy", dy, "db", db);
         device.activate();
         device.backend().check(device.backend().api.ambient_mp_sum_backward(dy.size(), dy.segment(), t, da.segment(),
-                db.segment()), f, Checks.shapes("dy", dy, "da", da, "db", db) + ", t " + t);
+                db.segment()), f, Checks.shapes("dy", dy, "da", da, "db", db).and("t", t));
     }
 
     /** Allocates an output shaped like {@code like}, fills it, and frees it if filling fails. */
@@ -106,7 +106,7 @@ public final class MagnitudePreserving {
     public static Tensor cat(Tensor a, Tensor b, float t, Tensor y) {
         String f = "ambient_mp_cat_forward";
         Device device = Checks.sameDevice(f, "a", a, "b", b, "y", y);
-        String shapes = Checks.shapes("a", a, "b", b, "y", y) + ", t " + t;
+        Checks.Shapes shapes = Checks.shapes("a", a, "b", b, "y", y).and("t", t);
         Checks.finite(f, "t", t);
         long ca = catChannels(f, "a", a), cb = catChannels(f, "b", b);
         checkCatOutput(f, shapes, a, b, "y", y, ca + cb);
@@ -135,7 +135,7 @@ public final class MagnitudePreserving {
     public static void catBackward(Tensor dy, float t, Tensor da, Tensor db) {
         String f = "ambient_mp_cat_backward";
         Device device = Checks.sameDevice(f, "dy", dy, "da", da, "db", db);
-        String shapes = Checks.shapes("dy", dy, "da", da, "db", db) + ", t " + t;
+        Checks.Shapes shapes = Checks.shapes("dy", dy, "da", da, "db", db).and("t", t);
         Checks.finite(f, "t", t);
         long ca = catChannels(f, "da", da), cb = catChannels(f, "db", db);
         checkCatOutput(f, shapes, da, db, "dy", dy, ca + cb);
@@ -155,7 +155,7 @@ public final class MagnitudePreserving {
     }
 
     /** The dimensions before the channels must agree. */
-    private static void catRows(String f, String shapes, Tensor a, Tensor b) {
+    private static void catRows(String f, Checks.Shapes shapes, Tensor a, Tensor b) {
         long[] sa = a.shape(), sb = b.shape();
         if (!java.util.Arrays.equals(sa, 0, sa.length - 1, sb, 0, sb.length - 1)) {
             throw new IllegalArgumentException(f + ": " + shapes + ": all dimensions but the last (channels) must agree");
@@ -163,7 +163,7 @@ public final class MagnitudePreserving {
     }
 
     /** The concatenated tensor must share a's (and b's) leading dimensions and have Ca + Cb channels. */
-    private static void checkCatOutput(String f, String shapes, Tensor a, Tensor b, String name, Tensor joined, long channels) {
+    private static void checkCatOutput(String f, Checks.Shapes shapes, Tensor a, Tensor b, String name, Tensor joined, long channels) {
         catRows(f, shapes, a, b);
         catRows(f, shapes, a, joined);
         if (joined.dim(-1) != channels) {

@@ -101,7 +101,7 @@ public final class Optimizer {
         device.backend().check(device.backend().api.ambient_adam_step(param.size(), lr, beta1, beta2, eps, step,
                 AmbientLoss.segmentOrNull(gradSumSquares), maxNorm, AmbientLoss.segmentOrNull(param),
                 AmbientLoss.segmentOrNull(grad), AmbientLoss.segmentOrNull(m), AmbientLoss.segmentOrNull(v)), f,
-                Checks.shapes(named) + ", lr " + lr + ", step " + step);
+                Checks.shapes(named).and("lr", lr, "step", step));
     }
 
     /**
@@ -116,6 +116,6 @@ public final class Optimizer {
         if (!(beta >= 0 && beta <= 1)) throw new IllegalArgumentException(f + ": beta = " + beta + " must be in [0, 1]");
         device.activate();
         device.backend().check(device.backend().api.ambient_ema_update(param.size(), beta, AmbientLoss.segmentOrNull(param),
-                AmbientLoss.segmentOrNull(ema)), f, Checks.shapes("param", param, "ema", ema) + ", beta " + beta);
+                AmbientLoss.segmentOrNull(ema)), f, Checks.shapes("param", param, "ema", ema).and("beta", beta));
     }
 }

@@ -31,7 +31,7 @@ public final class PerSample {
         boolean withY = y != null;
         Device device = withY ? Checks.sameDevice(f, "alpha", alpha, "x", x, "beta", beta, "y", y, "out", out)
                 : Checks.sameDevice(f, "alpha", alpha, "x", x, "out", out);
-        String shapes = withY ? Checks.shapes("alpha", alpha, "x", x, "beta", beta, "y", y, "out", out)
+        Checks.Shapes shapes = withY ? Checks.shapes("alpha", alpha, "x", x, "beta", beta, "y", y, "out", out)
                 : Checks.shapes("alpha", alpha, "x", x, "out", out);
         long n = x.dim(0); // tensors have at least one dimension: the samples
         requireN(f, shapes, "alpha", alpha, n);
@@ -67,7 +67,7 @@ public final class PerSample {
         return MagnitudePreserving.intoNew(x, out -> axpby(alpha, x, null, null, out));
     }
 
-    private static void requireN(String f, String shapes, String name, Tensor t, long n) {
+    private static void requireN(String f, Checks.Shapes shapes, String name, Tensor t, long n) {
         if (t.size() != n) {
             throw new IllegalArgumentException(f + ": " + shapes + ": " + name + " must hold one value per sample, N = "
                     + n + ", but holds " + t.size());

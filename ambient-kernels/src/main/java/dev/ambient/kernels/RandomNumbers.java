@@ -21,7 +21,7 @@ public final class RandomNumbers {
         checkOffset(f, y, offset);
         device.activate();
         device.backend().check(device.backend().api.ambient_random_normal(y.size(), seed, stream, offset, y.segment()),
-                f, Checks.shapes("y", y) + ", seed " + seed + ", stream " + stream + ", offset " + offset);
+                f, Checks.shapes("y", y).and("seed", seed, "stream", stream, "offset", offset));
         return y;
     }
 
@@ -41,7 +41,7 @@ public final class RandomNumbers {
         checkOffset(f, y, offset);
         device.activate();
         device.backend().check(device.backend().api.ambient_random_uniform(y.size(), seed, stream, offset, y.segment()),
-                f, Checks.shapes("y", y) + ", seed " + seed + ", stream " + stream + ", offset " + offset);
+                f, Checks.shapes("y", y).and("seed", seed, "stream", stream, "offset", offset));
         return y;
     }
 

@@ -20,7 +20,7 @@ public final class Resample {
     public static Tensor avgPool2x2(Tensor x, Tensor y) {
         String f = "ambient_avg_pool2x2_forward";
         Device device = Checks.sameDevice(f, "x", x, "y", y);
-        String shapes = Checks.shapes("x", x, "y", y);
+        Checks.Shapes shapes = Checks.shapes("x", x, "y", y);
         requireHalf(f, shapes, "x", x, "y", y);
         Checks.distinct(f, "y", y, "x", x);
         device.activate();
@@ -43,7 +43,7 @@ public final class Resample {
     public static Tensor avgPool2x2Backward(Tensor dy, Tensor dx) {
         String f = "ambient_avg_pool2x2_backward";
         Device device = Checks.sameDevice(f, "dy", dy, "dx", dx);
-        String shapes = Checks.shapes("dy", dy, "dx", dx);
+        Checks.Shapes shapes = Checks.shapes("dy", dy, "dx", dx);
         requireHalf(f, shapes, "dx", dx, "dy", dy);
         Checks.distinct(f, "dx", dx, "dy", dy);
         device.activate();
@@ -63,7 +63,7 @@ public final class Resample {
     public static Tensor upsample2x(Tensor x, Tensor y) {
         String f = "ambient_upsample2x_forward";
         Device device = Checks.sameDevice(f, "x", x, "y", y);
-        String shapes = Checks.shapes("x", x, "y", y);
+        Checks.Shapes shapes = Checks.shapes("x", x, "y", y);
         requireHalf(f, shapes, "y", y, "x", x);
         Checks.distinct(f, "y", y, "x", x);
         device.activate();
@@ -87,7 +87,7 @@ public final class Resample {
     public static Tensor upsample2xBackward(Tensor dy, Tensor dx) {
         String f = "ambient_upsample2x_backward";
         Device device = Checks.sameDevice(f, "dy", dy, "dx", dx);
-        String shapes = Checks.shapes("dy", dy, "dx", dx);
+        Checks.Shapes shapes = Checks.shapes("dy", dy, "dx", dx);
         requireHalf(f, shapes, "dy", dy, "dx", dx);
         Checks.distinct(f, "dx", dx, "dy", dy);
         device.activate();
@@ -128,7 +128,7 @@ public final class Resample {
     }
 
     /** small must be big with H and W halved (big's H and W even). */
-    private static void requireHalf(String f, String shapes, String bigName, Tensor big, String smallName, Tensor small) {
+    private static void requireHalf(String f, Checks.Shapes shapes, String bigName, Tensor big, String smallName, Tensor small) {
         long[] want = halfShape(f, bigName, big);
         requireNhwc(f, smallName, small);
         if (!Arrays.equals(want, small.shape())) {

@@ -35,7 +35,7 @@ public final class WeightNorm {
         Checks.identicalOrDistinct(f, "w", w, "wHat", wHat);
         device.activate();
         device.backend().check(device.backend().api.ambient_weight_norm_forward(w.dim(0), fanIn(w), eps, gain,
-                w.segment(), wHat.segment()), f, Checks.shapes("w", w, "wHat", wHat) + ", gain " + gain + ", eps " + eps);
+                w.segment(), wHat.segment()), f, Checks.shapes("w", w, "wHat", wHat).and("gain", gain, "eps", eps));
         return wHat;
     }
 
@@ -72,7 +72,7 @@ public final class WeightNorm {
         device.backend().check(device.backend().api.ambient_weight_norm_backward(w.dim(0), fanIn(w), eps, gain,
                 w.segment(), dwHat.segment(), dw.segment(), dgain == null ? java.lang.foreign.MemorySegment.NULL
                         : dgain.segment()), f,
-                Checks.shapes("w", w, "dwHat", dwHat, "dw", dw, "dgain", dgain) + ", gain " + gain + ", eps " + eps);
+                Checks.shapes("w", w, "dwHat", dwHat, "dw", dw, "dgain", dgain).and("gain", gain, "eps", eps));
         return dw;
     }
 
@@ -83,7 +83,7 @@ public final class WeightNorm {
         checkEps(f, eps);
         device.activate();
         device.backend().check(device.backend().api.ambient_weight_norm_force(w.dim(0), fanIn(w), eps, w.segment()), f,
-                Checks.shapes("w", w) + ", eps " + eps);
+                Checks.shapes("w", w).and("eps", eps));
         return w;
     }
 

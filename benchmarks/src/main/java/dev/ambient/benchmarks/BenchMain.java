@@ -77,6 +77,10 @@ public final class BenchMain implements Runnable {
         @Option(names = "--vs-torch", description = "Also train the same network from the same weights in PyTorch (/usr/bin/python3).")
         boolean vsTorch;
 
+        @Option(names = "--rounds", description = "Measure each side this many times, alternating, and report medians "
+                + "(default: 3 with --vs-torch, else 1).")
+        Integer rounds;
+
         @Option(names = "--json", paramLabel = "FILE", description = "Write the results as JSON.")
         Path json;
 
@@ -85,6 +89,10 @@ public final class BenchMain implements Runnable {
 
         @Override
         public Integer call() throws Exception {
+            if (rounds != null && rounds < 1) {
+                System.err.println("bench train: --rounds must be at least 1, not " + rounds);
+                return 2;
+            }
             if (vsTorch) {
                 String why = TorchEdm2.unavailable();
                 if (why != null) {
@@ -102,29 +110,58 @@ public final class BenchMain implements Runnable {
                     int n = steps != null ? steps : workload.equals("W1") ? 20 : 5;
                     int w0 = warmup != null ? warmup : workload.equals("W1") ? 10 : 3;
                     Path out = dir.resolve(workload + ".json"), weights = dir.resolve(workload + ".safetensors");
-                    System.out.printf("%s: batch %d, %d timed steps on %s ...%n", workload, b, n, d);
-                    runChild(List.of(workload, Integer.toString(b), Integer.toString(n), Integer.toString(w0), device, out.toString(),
-                            weights.toString()));
-                    @SuppressWarnings("unchecked")
-                    Map<String, Object> r = new ObjectMapper().readValue(out.toFile(), LinkedHashMap.class);
+                    int rounds = this.rounds != null ? this.rounds : vsTorch ? 3 : 1;
+                    System.out.printf("%s: batch %d, %d timed steps on %s, %d round%s%s ...%n", workload, b, n, d, rounds,
+                            rounds == 1 ? "" : "s", vsTorch ? " alternating with PyTorch" : "");
+                    Map<String, Object> r = null;
+                    List<Double> ours = new ArrayList<>(), theirs = new ArrayList<>(), ratios = new ArrayList<>();
+                    double rss = 0, torchRss = 0, stepMin = Double.MAX_VALUE;
+                    Map<String, Object> t = null;
+                    for (int round = 0; round < rounds; round++) {
+                        runChild(List.of(workload, Integer.toString(b), Integer.toString(n), Integer.toString(w0), device, out.toString(),
+                                weights.toString()));
+                        r = readJson(out);
+                        ours.add(((Number) r.get("images_per_s")).doubleValue());
+                        rss = Math.max(rss, ((Number) r.get("peak_rss_mb")).doubleValue());
+                        stepMin = Math.min(stepMin, ((Number) r.get("step_ms_min")).doubleValue());
+                        if (vsTorch) {
+                            Path torchOut = dir.resolve(workload + "-torch.json");
+                            TorchEdm2.run(dir, dev.ambient.model.unet.UNetConfig.preset(workload), d.threads(), "step",
+                                    Integer.toString(b), Integer.toString(n), weights.toString(), torchOut.toString(), Integer.toString(w0));
+                            t = readJson(torchOut);
+                            theirs.add(((Number) t.get("images_per_s")).doubleValue());
+                            ratios.add(ours.getLast() / theirs.getLast());
+                            torchRss = Math.max(torchRss, ((Number) t.get("peak_rss_mb")).doubleValue());
+                        }
+                        if (rounds > 1) {
+                            System.out.printf("  round %d: %.1f images/s%s%n", round + 1, ours.getLast(),
+                                    vsTorch ? String.format(", PyTorch %.1f, speedup %.2fx", theirs.getLast(), ratios.getLast()) : "");
+                        }
+                    }
+                    // medians over the rounds: the machine's speed drifts between them, and both
+                    // sides ran in every round
+                    r.put("rounds", rounds);
+                    r.put("images_per_s", median(ours));
+                    r.put("step_ms_median", 1e3 * b / median(ours));
+                    r.put("step_ms_min", stepMin);
+                    r.put("peak_rss_mb", rss);
+                    if (rounds > 1) r.put("images_per_s_rounds", ours.stream().map(BenchMain::round).toList());
                     if (vsTorch) {
-                        Path torchOut = dir.resolve(workload + "-torch.json");
-                        TorchEdm2.run(dir, dev.ambient.model.unet.UNetConfig.preset(workload), d.threads(), "step",
-                                Integer.toString(b), Integer.toString(n), weights.toString(), torchOut.toString(), Integer.toString(w0));
-                        @SuppressWarnings("unchecked")
-                        Map<String, Object> t = new ObjectMapper().readValue(torchOut.toFile(), LinkedHashMap.class);
-                        double ours = ((Number) r.get("images_per_s")).doubleValue();
-                        double theirs = ((Number) t.get("images_per_s")).doubleValue();
-                        r.put("torch_images_per_s", round(theirs));
-                        r.put("speedup_vs_torch", round(ours / theirs));
-                        r.put("torch_peak_rss_mb", round(((Number) t.get("peak_rss_mb")).doubleValue()));
+                        r.put("torch_images_per_s", round(median(theirs)));
+                        r.put("speedup_vs_torch", round(median(ratios)));
+                        if (rounds > 1) {
+                            r.put("torch_images_per_s_rounds", theirs.stream().map(BenchMain::round).toList());
+                            r.put("speedup_vs_torch_rounds", ratios.stream().map(BenchMain::round).toList());
+                        }
+                        r.put("torch_peak_rss_mb", round(torchRss));
                         r.put("torch", t.get("torch"));
                         r.put("torch_threads", t.get("threads"));
                         r.put("openblas_coretype", t.get("openblas_coretype"));
                     }
                     r.remove("losses");
                     results.add(r);
-                    System.out.printf("%s: %.1f images/s (median step %.0f ms), peak RSS %.0f MB%s%n", workload,
+                    System.out.printf("%s%s: %.1f images/s (median step %.0f ms), peak RSS %.0f MB%s%n", workload,
+                            rounds > 1 ? " (medians of " + rounds + " rounds)" : "",
                             ((Number) r.get("images_per_s")).doubleValue(), ((Number) r.get("step_ms_median")).doubleValue(),
                             ((Number) r.get("peak_rss_mb")).doubleValue(),
                             vsTorch ? String.format("; PyTorch %.1f images/s, peak RSS %.0f MB; speedup %.2fx",
@@ -387,6 +424,18 @@ public final class BenchMain implements Runnable {
         new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(tmp.toFile(), value);
         Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
         System.out.println("wrote " + file);
+    }
+
+    /** The median of a non-empty list (the mean of the middle two when its size is even). */
+    static double median(List<Double> values) {
+        List<Double> sorted = values.stream().sorted().toList();
+        int m = sorted.size() / 2;
+        return sorted.size() % 2 == 1 ? sorted.get(m) : (sorted.get(m - 1) + sorted.get(m)) / 2;
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> readJson(Path file) throws IOException {
+        return new ObjectMapper().readValue(file.toFile(), LinkedHashMap.class);
     }
 
     static double round(double v) {
