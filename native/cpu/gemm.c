@@ -15,7 +15,9 @@
  * the caller's beta (beta == 0: C is never read), later ones accumulate (beta = 1).
  *
  * Threads split each C panel into a grid of row x column tile ranges (rows first, so A is
- * packed only once). A batch of small matrices is instead spread one matrix per thread.
+ * packed only once). A batch of small matrices is instead spread one matrix per thread, and a
+ * product whose C is a few register tiles but whose k is long (the weight gradient of a 1x1
+ * convolution, where k counts pixels) is split along k (see split_k).
  */
 #include "internal.h"
 #include "kernels.h"
@@ -176,6 +178,49 @@ static void gemm_run(const gemm_problem *g, const ambient_cpu_kernels *kern, flo
     }
 }
 
+/* ---- Splitting k ------------------------------------------------------------------------------
+ *
+ * With few tiles of C, splitting C leaves threads idle or packs the same A block in each of
+ * them, and every kc step ends at a barrier. Splitting k instead gives each thread its own
+ * range of k and its own copy of C (thread 0 writes the caller's C with its beta, the others
+ * a zeroed partial product), with one barrier at the end; the copies are then added in thread
+ * order, so the result does not depend on scheduling. Worth it when each thread gets at least
+ * two kc steps and C has no more than a few tiles per thread. */
+static int split_k(const ambient_cpu_kernels *kern, int64_t batch, int64_t m, int64_t n, int64_t k, int threads) {
+    if (threads < 2 || batch != 1) return 0;
+    int64_t tiles = ceil_div(m, kern->mr) * ceil_div(n, kern->nr);
+    return k >= 2 * kern->kc * threads && tiles <= 8 * threads;
+}
+
+/* Thread tid's share of g's k range into its own C (partials: m x n each, for tids >= 1). */
+static void gemm_run_k_range(const gemm_problem *g, const ambient_cpu_kernels *kern, float *b_pack, float *a_pack,
+                             float *partials, int tid, int threads) {
+    int64_t k0 = g->k * tid / threads, k1 = g->k * (tid + 1) / threads;
+    gemm_problem gt = *g;
+    gt.k = k1 - k0;
+    gt.a += g->trans_a ? k0 * g->lda : k0;
+    gt.b += g->trans_b ? k0 : k0 * g->ldb;
+    if (tid > 0) {
+        gt.beta = 0.0f;
+        gt.c = partials + (tid - 1) * g->m * g->n;
+        gt.ldc = g->n;
+    }
+    gemm_run(&gt, kern, b_pack, a_pack, 0, 1);
+}
+
+/* C += the partial products, rows split between the threads (after a barrier). */
+static void add_partials(const gemm_problem *g, const float *partials, int tid, int threads) {
+    int64_t i0 = g->m * tid / threads, i1 = g->m * (tid + 1) / threads;
+    for (int64_t i = i0; i < i1; i++) {
+        float *restrict row = g->c + i * g->ldc;
+        for (int t = 1; t < threads; t++) {
+            const float *restrict part = partials + (t - 1) * g->m * g->n + i * g->n;
+#pragma omp simd
+            for (int64_t j = 0; j < g->n; j++) row[j] += part[j];
+        }
+    }
+}
+
 /* ---- Packing workspace -------------------------------------------------------------------- */
 
 /* Packing buffers are kept between calls (cpu/scratch.c). */
@@ -268,19 +313,31 @@ int ambient_gemm(int32_t transpose_a, int32_t transpose_b, int64_t batch, int64_
         threads = (int)((double)batch * work / (double)WORK_PER_THREAD) + 1;
     if (threads < 1) threads = 1;
     int one_per_thread = threads > 1 && batch > 1 && work <= (double)SMALL_MATRIX_WORK;
+    int by_k = !one_per_thread && split_k(kern, batch, m, n, k, threads);
 
     /* Buffer sizes for this problem (not more than the blocking needs). */
     int64_t kc = min64(kern->kc, k);
     int64_t a_floats = round_up(min64(kern->mc, round_up(m, kern->mr)) * kc, 16);
     int64_t b_floats = round_up(min64(kern->nc, round_up(n, kern->nr)) * kc, 16);
-    int64_t total = one_per_thread ? threads * (a_floats + b_floats) : b_floats + threads * a_floats;
+    int64_t partial_floats = by_k ? round_up((threads - 1) * m * n, 16) : 0;
+    int64_t total = one_per_thread || by_k ? threads * (a_floats + b_floats) + partial_floats : b_floats + threads * a_floats;
     float *workspace = ambient_scratch_take(&workspace_cache, total);
     if (workspace == NULL)
         return ambient_fail(AMBIENT_STATUS_OUT_OF_MEMORY, "%s: cannot allocate %lld bytes of packing buffers",
                             __func__, (long long)(total * (int64_t)sizeof(float)));
 
     gemm_problem g = {transpose_a != 0, transpose_b != 0, m, n, k, alpha, beta, a, lda, b, ldb, c, ldc};
-    if (one_per_thread) {
+    if (by_k) {
+        float *partials = workspace + threads * (a_floats + b_floats);
+#pragma omp parallel num_threads(threads)
+        {
+            int tid = omp_get_thread_num(), team = omp_get_num_threads();
+            float *b_pack = workspace + tid * (a_floats + b_floats);
+            gemm_run_k_range(&g, kern, b_pack, b_pack + b_floats, partials, tid, team);
+#pragma omp barrier
+            add_partials(&g, partials, tid, team);
+        }
+    } else if (one_per_thread) {
 #pragma omp parallel num_threads(threads)
         {
             float *b_pack = workspace + omp_get_thread_num() * (a_floats + b_floats);

@@ -2,7 +2,8 @@
  * CPU ambient_gemm against a float64 reference: all four transpose combinations over sizes
  * that are and are not multiples of the register tiles and cache blocks, padded leading
  * dimensions, batches with strides (including a shared A), alpha/beta variants, k = 0,
- * beta = 0 over a NaN-poisoned C, thread counts that split the work unevenly, calls from
+ * beta = 0 over a NaN-poisoned C, thread counts that split the work unevenly (and products
+ * split along k), calls from
  * several application threads at once, and the argument checks. ctest runs it once per
  * instruction set (AMBIENT_CPU_ISA). Also a short run of the two benchmarks, which use the
  * same kernel tables.
@@ -130,8 +131,16 @@ static void test_products(void) {
     run_case(&(gemm_case){.ta = 1, .tb = 0, .batch = 9, .m = 33, .n = 40, .k = 64,
                           .alpha = -1.0f, .beta = 0.0f, .pad_stride = 4, .shared_a = 1});
 
+    /* Few tiles of C and a long k: split along k, all transposes, beta 0 over poison and not. */
+    for (int t = 0; t < 4; t++)
+        run_case(&(gemm_case){.ta = t & 1, .tb = t >> 1, .batch = 1, .m = t < 2 ? 20 : 33, .n = t < 2 ? 40 : 17,
+                              .k = 4500 + 7 * t, .alpha = t % 2 ? -0.75f : 1.0f, .beta = t == 1 ? 0.0f : 0.5f,
+                              .pad_ld = t % 2 ? 3 : 0});
+
     /* Thread counts that do not divide the tiles evenly, and one thread. */
     ambient_threads_set(3);
+    run_case(&(gemm_case){.ta = 1, .tb = 0, .batch = 1, .m = 32, .n = 64, .k = 5001,
+                          .alpha = 1.0f, .beta = 0.0f, .pad_ld = 2});
     run_case(&(gemm_case){.ta = 0, .tb = 0, .batch = 1, .m = 129, .n = 257, .k = 65,
                           .alpha = 1.0f, .beta = -0.5f, .pad_ld = 5});
     run_case(&(gemm_case){.ta = 1, .tb = 1, .batch = 1, .m = 3, .n = 300, .k = 31,
