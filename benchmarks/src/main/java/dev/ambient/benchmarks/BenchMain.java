@@ -266,54 +266,35 @@ public final class BenchMain implements Runnable {
             System.out.println("Measuring the ceilings of " + d + " ...");
             Ceilings ceilings = Ceilings.measure(d, quick ? 0.5 : 2);
             System.out.printf("FMA peak %.1f GFLOP/s, bandwidth %.1f GB/s%n", ceilings.gflops(), ceilings.gbPerS());
-            var builder = new OptionsBuilder();
-            int included = 0;
-            for (Class<?> benchmark : KERNEL_BENCHMARKS) {
-                if (only == null || benchmark.getSimpleName().matches(".*(" + only + ").*")) {
-                    builder.include(benchmark.getName() + "\\.");
-                    included++;
-                }
-            }
-            if (included == 0) { // JMH without an include would run every benchmark on the class path
+            List<Class<?>> selected = KERNEL_BENCHMARKS.stream()
+                    .filter(benchmark -> only == null || benchmark.getSimpleName().matches(".*(" + only + ").*"))
+                    .toList();
+            if (selected.isEmpty()) { // JMH without an include would run every benchmark on the class path
                 System.err.println("--only " + only + " matches none of " + KERNEL_BENCHMARKS.stream().map(Class::getSimpleName).toList());
                 return 2;
             }
-            var options = builder
-                    .param("device", device)
-                    .forks(1)
-                    .jvmArgsAppend(NATIVE_ACCESS)
-                    .warmupIterations(quick ? 1 : 2)
-                    .warmupTime(TimeValue.seconds(1))
-                    .measurementIterations(quick ? 2 : 5)
-                    .measurementTime(TimeValue.seconds(1))
-                    .verbosity(VerboseMode.SILENT)
-                    .build();
-            // PyTorch runs before and after our cases, so that a slow spell of the shared
-            // machine does not land on one side only; its time is the mean of the two medians.
-            List<Map<String, Object>> planned = new ArrayList<>();
-            TorchComparison.Result torchBefore = null;
-            if (vsTorch && torchProblem == null) {
-                for (Class<?> benchmark : KERNEL_BENCHMARKS) planned.addAll(plannedCases(benchmark, only));
-                torchBefore = TorchComparison.run(planned, d.threads());
-            }
-            Collection<RunResult> results = new Runner(options).run();
+            // PyTorch runs right before and right after each benchmark class, so that a slow
+            // spell of the shared machine (they last minutes) does not land on one side only;
+            // its time is the mean of the two medians.
             List<Map<String, Object>> cases = new ArrayList<>();
-            for (RunResult r : results) cases.add(describe(r, ceilings));
-            if (torchBefore != null) {
-                TorchComparison.Result torchAfter = TorchComparison.run(cases, d.threads());
-                for (Map<String, Object> c : cases) {
-                    String key = c.get("op") + " " + c.get("shape");
-                    Double before = torchBefore.millis().get(key), after = torchAfter.millis().get(key);
-                    if (before != null && after != null) {
-                        double torchMs = (before + after) / 2;
-                        c.put("torch_ms", round(torchMs));
-                        c.put("speedup_vs_torch", round(torchMs / ((Number) c.get("ms")).doubleValue()));
-                        c.put("torch_ms_runs", List.of(before, after));
-                    } else {
-                        c.put("torch_skipped", torchAfter.skipped().getOrDefault(key, "no result"));
-                    }
-                    c.put("torch", torchAfter.settings());
-                }
+            for (Class<?> benchmark : selected) {
+                TorchComparison.Result torchBefore = vsTorch && torchProblem == null
+                        ? TorchComparison.run(plannedCases(benchmark, null), d.threads()) : null;
+                var options = new OptionsBuilder()
+                        .include(benchmark.getName() + "\\.")
+                        .param("device", device)
+                        .forks(1)
+                        .jvmArgsAppend(NATIVE_ACCESS)
+                        .warmupIterations(quick ? 1 : 2)
+                        .warmupTime(TimeValue.seconds(1))
+                        .measurementIterations(quick ? 2 : 5)
+                        .measurementTime(TimeValue.seconds(1))
+                        .verbosity(VerboseMode.SILENT)
+                        .build();
+                List<Map<String, Object>> classCases = new ArrayList<>();
+                for (RunResult r : new Runner(options).run()) classCases.add(describe(r, ceilings));
+                if (torchBefore != null) addTorch(classCases, torchBefore, TorchComparison.run(classCases, d.threads()));
+                cases.addAll(classCases);
             }
             printTable(d, ceilings, cases);
             if (json != null) writeJson(json, cases);
@@ -330,6 +311,23 @@ public final class BenchMain implements Runnable {
                 System.out.println("Throughput check against " + file + ": every case within " + Math.round(100 * tolerance) + "%.");
             }
             return 0;
+        }
+    }
+
+    /** Adds torch_ms (the mean of the runs before and after ours) and speedup_vs_torch to each case. */
+    private static void addTorch(List<Map<String, Object>> cases, TorchComparison.Result before, TorchComparison.Result after) {
+        for (Map<String, Object> c : cases) {
+            String key = c.get("op") + " " + c.get("shape");
+            Double b = before.millis().get(key), a = after.millis().get(key);
+            if (b != null && a != null) {
+                double torchMs = (b + a) / 2;
+                c.put("torch_ms", round(torchMs));
+                c.put("speedup_vs_torch", round(torchMs / ((Number) c.get("ms")).doubleValue()));
+                c.put("torch_ms_runs", List.of(b, a));
+            } else {
+                c.put("torch_skipped", after.skipped().getOrDefault(key, "no result"));
+            }
+            c.put("torch", after.settings());
         }
     }
 
