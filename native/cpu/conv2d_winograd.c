@@ -116,13 +116,13 @@ static void transform_weight_sliver(const wino_problem *pb, int nr, int64_t jt, 
                           bpack + jt * nr * cin + k * nr, cin * pb->ncols_pad);
 }
 
-/* ---- Input transform of rows tiles starting at tile t0 into v[pos][r][cin] (row stride cin).
+/* ---- Input transform of rows tiles starting at tile t0 into v[pos][r][0:cin] (row stride ld).
  * The channel loop is the vector loop: each patch pixel's pointer is a local of its own and the
  * transform is written out per position, which GCC vectorises (a loop over a pointer array and
  * a 4x4 temporary, as before, it left scalar). */
-SIMD_CLONES static void transform_input(const wino_problem *pb, int64_t t0, int rows, const float *zero,
+SIMD_CLONES static void transform_input(const wino_problem *pb, int64_t t0, int rows, int64_t ld, const float *zero,
                                         float *restrict v) {
-    const int64_t cin = pb->cin, per_image = pb->th * pb->tw, ps = (int64_t)rows * cin;
+    const int64_t cin = pb->cin, per_image = pb->th * pb->tw, ps = (int64_t)rows * ld;
     for (int r = 0; r < rows; r++) {
         int64_t t = t0 + r, img = t / per_image, ty = (t % per_image) / pb->tw, tx = t % pb->tw;
         const float *d[16];
@@ -137,7 +137,7 @@ SIMD_CLONES static void transform_input(const wino_problem *pb, int64_t t0, int 
         const float *restrict d10 = d[4], *restrict d11 = d[5], *restrict d12 = d[6], *restrict d13 = d[7];
         const float *restrict d20 = d[8], *restrict d21 = d[9], *restrict d22 = d[10], *restrict d23 = d[11];
         const float *restrict d30 = d[12], *restrict d31 = d[13], *restrict d32 = d[14], *restrict d33 = d[15];
-        float *restrict out = v + r * cin;
+        float *restrict out = v + r * ld;
 #pragma omp simd
         for (int64_t c = 0; c < cin; c++) {
             /* columns: e = B^T d, row a of e from rows 0..3 of the patch */
@@ -235,7 +235,14 @@ int ambient_conv2d_winograd(int64_t n, int64_t h, int64_t w, int64_t cin, int64_
 
     const int64_t b_floats = round_up(16 * cin * pb.ncols_pad, 16), z_floats = round_up(cin, 16);
     const int64_t taps_floats = flipped ? 0 : round_up(9 * cin * pb.ncols_pad, 16);
-    const int64_t a_floats = round_up(16 * pb.block * cin, 16), v_floats = round_up(16 * mr * cin, 16);
+    /* Row-major V (gemm_tile_rows): a row stride that is a multiple of 128 floats would put
+     * the 14 rows a micro-kernel reads at once into a few L1 sets; one more cache line
+     * spreads them. mr rows of slack: see the block loop. */
+    const int64_t lda = cin % 128 == 0 ? cin + 16 : cin;
+    /* ... and only while a micro-kernel's 14 rows fit in half of L1 (at 512 channels the
+     * packed sliver, one stream instead of 14, was faster: 8x8, 512 -> 512) */
+    const int rows_kernel = kern->gemm_tile_rows != NULL && cin <= 256;
+    const int64_t a_floats = round_up(16 * pb.block * lda + mr * lda, 16), v_floats = round_up(16 * mr * cin, 16);
     const int64_t m_floats = round_up(16 * pb.block * cout, 16);
     const int64_t p_floats = round_up(9 * nr, 16), thread_floats = a_floats + v_floats + m_floats + p_floats;
     float *scratch = ambient_scratch_take(&winograd_scratch_slot, b_floats + z_floats + taps_floats + threads * thread_floats);
@@ -262,16 +269,24 @@ int ambient_conv2d_winograd(int64_t n, int64_t h, int64_t w, int64_t cin, int64_
 #pragma omp for schedule(dynamic, 1)
         for (int64_t blk = 0; blk < blocks; blk++) {
             int64_t t0 = blk * pb.block, rows = min64(pb.block, pb.tiles - t0);
-            /* V for the block, packed: apack + pos * block * cin + sliver * mr * cin + k * mr */
-            for (int64_t ir = 0; ir < rows; ir += mr) {
-                int r = (int)min64(mr, rows - ir);
-                transform_input(&pb, t0 + ir, r, zero, vbuf);
-                for (int pos = 0; pos < 16; pos++)
-                    kern->pack_transposed(cin, r, mr, vbuf + pos * r * cin, cin,
-                                          apack + pos * pb.block * cin + ir * cin);
+            if (rows_kernel) {
+                /* V for the block row-major, [pos][rows][cin], which gemm_tile_rows reads as it
+                 * is; the last sliver of the last position reads up to mr - 1 rows past the
+                 * block, which stay zero */
+                transform_input(&pb, t0, (int)rows, lda, zero, apack);
+                if (rows % mr) memset(apack + 16 * rows * lda, 0, (size_t)((mr - rows % mr) * lda) * sizeof(float));
+            } else {
+                /* V for the block, packed: apack + pos * block * cin + sliver * mr * cin + k * mr */
+                for (int64_t ir = 0; ir < rows; ir += mr) {
+                    int r = (int)min64(mr, rows - ir);
+                    transform_input(&pb, t0 + ir, r, cin, zero, vbuf);
+                    for (int pos = 0; pos < 16; pos++)
+                        kern->pack_transposed(cin, r, mr, vbuf + pos * r * cin, cin,
+                                              apack + pos * pb.block * cin + ir * cin);
+                }
             }
             for (int pos = 0; pos < 16; pos++) {
-                const float *a = apack + pos * pb.block * cin, *b = bpack + pos * cin * pb.ncols_pad;
+                const float *b = bpack + pos * cin * pb.ncols_pad;
                 float *mpos = mbuf + pos * pb.block * cout;
                 for (int64_t pc = 0; pc < cin; pc += pb.kc_step) {
                     int64_t kc = min64(pb.kc_step, cin - pc);
@@ -279,9 +294,15 @@ int ambient_conv2d_winograd(int64_t n, int64_t h, int64_t w, int64_t cin, int64_
                     for (int64_t jt = 0; jt < col_tiles; jt++) {
                         int64_t j = jt * nr;
                         int cols = (int)min64(nr, cout - j);
-                        for (int64_t ir = 0; ir < rows; ir += mr)
-                            kern->gemm_tile(kc, a + ir * cin + pc * mr, b + j * cin + pc * nr, 1.0f, bt,
-                                            mpos + ir * cout + j, cout, (int)min64(mr, rows - ir), cols);
+                        for (int64_t ir = 0; ir < rows; ir += mr) {
+                            int r = (int)min64(mr, rows - ir);
+                            if (rows_kernel)
+                                kern->gemm_tile_rows(kc, apack + (pos * rows + ir) * lda + pc, lda, b + j * cin + pc * nr,
+                                                     1.0f, bt, mpos + ir * cout + j, cout, r, cols);
+                            else
+                                kern->gemm_tile(kc, apack + pos * pb.block * cin + ir * cin + pc * mr,
+                                                b + j * cin + pc * nr, 1.0f, bt, mpos + ir * cout + j, cout, r, cols);
+                        }
                     }
                 }
             }

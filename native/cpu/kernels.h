@@ -28,6 +28,13 @@ typedef struct ambient_cpu_kernels {
     void (*gemm_tile)(int64_t kc, const float *a, const float *b, float alpha, float beta,
                       float *c, int64_t ldc, int rows, int cols);
 
+    /* gemm_tile with A unpacked: row r of A is a + r * lda (kc floats, any alignment), so a
+     * caller that produces A row by row need not transpose it into slivers. All mr rows are
+     * read, those past `rows` included (their results are discarded): they must be readable
+     * floats. NULL in a table without it; callers then pack and use gemm_tile. */
+    void (*gemm_tile_rows)(int64_t kc, const float *a, int64_t lda, const float *b, float alpha, float beta,
+                           float *c, int64_t ldc, int rows, int cols);
+
     /* Packs `rows` strided vectors into one k-major sliver of `width` floats per k step:
      *   dst[p * width + r] = src[r * ld + p]   for r < rows, p < kc,  and 0 for rows <= r < width
      * (rows <= width <= 32). That is a transpose: packing A (width mr) when A is not

@@ -390,7 +390,10 @@ int main(void) {
         {1, 5, 7, 3, 17, 1}, {1, 5, 7, 3, 17, 3}, {2, 9, 11, 67, 33, 1}, {2, 9, 11, 67, 33, 3},
         {1, 1, 1, 5, 4, 3}, {1, 2, 1, 1, 1, 3}, {3, 1, 6, 16, 45, 3},
         /* several row blocks, k steps and (for the weight gradient) threads */
-        {2, 16, 16, 64, 40, 3}, {1, 13, 12, 128, 128, 3}, {4, 8, 8, 96, 31, 1}};
+        {2, 16, 16, 64, 40, 3}, {1, 13, 12, 128, 128, 3}, {4, 8, 8, 96, 31, 1},
+        /* Winograd's two ways of feeding V to the micro-kernel (row-major up to 256 input
+         * channels on AVX-512, packed above) */
+        {1, 5, 6, 272, 40, 3}};
     const int nshapes = (int)(sizeof shapes / sizeof shapes[0]);
     for (int i = 0; i < nshapes; i++) {
         test_conv(shapes[i], 0.0f);
