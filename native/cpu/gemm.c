@@ -135,6 +135,12 @@ static void gemm_run(const gemm_problem *g, const ambient_cpu_kernels *kern, flo
                      float *a_pack, int tid, int threads) {
     const int mr = kern->mr, nr = kern->nr;
     const int64_t row_tiles = ceil_div(g->m, mr), block_tiles = kern->mc / mr;
+    /* A that is not transposed is already rows of k: where the table has a micro-kernel that
+     * reads such rows, skip packing it while k is short and C narrow (packing costs most
+     * against few column slivers; long rows, or rows a multiple of 256 floats apart, which
+     * fall into the same L1 sets, are faster packed). */
+    const int direct = kern->gemm_tile_rows != NULL && !g->trans_a && g->k <= 256 && g->lda % 256 != 0 &&
+                       g->n <= 8 * (int64_t)nr;
 
     for (int64_t jc = 0; jc < g->n; jc += kern->nc) {
         int64_t nc = min64(kern->nc, g->n - jc), col_tiles = ceil_div(nc, nr);
@@ -160,15 +166,26 @@ static void gemm_run(const gemm_problem *g, const ambient_cpu_kernels *kern, flo
             for (int64_t t0 = row_begin; t0 < row_end; t0 += tiles_per_block) {
                 int64_t t1 = min64(t0 + tiles_per_block, row_end);
                 int64_t i0 = t0 * mr;
-                pack_a(g, kern, i0, min64(t1 * mr, g->m) - i0, pc, kc, a_pack);
+                /* Unpacked A: only a last tile short of mr rows is packed (the row-major kernel
+                 * reads all mr rows, which would run past A). */
+                int64_t last = t1 * mr > g->m ? t1 - 1 : t1;
+                if (!direct)
+                    pack_a(g, kern, i0, min64(t1 * mr, g->m) - i0, pc, kc, a_pack);
+                else if (last < t1)
+                    pack_a(g, kern, last * mr, g->m - last * mr, pc, kc, a_pack);
                 for (int64_t jt = col_begin; jt < col_end; jt++) {
                     int64_t j = jc + jt * nr;
                     int cols = (int)min64(nr, g->n - j);
                     const float *b_sliver = b_pack + jt * nr * kc;
                     for (int64_t it = t0; it < t1; it++) {
                         int64_t i = it * mr;
-                        kern->gemm_tile(kc, a_pack + (it - t0) * mr * kc, b_sliver, g->alpha, beta,
-                                        g->c + i * g->ldc + j, g->ldc, (int)min64(mr, g->m - i), cols);
+                        float *c = g->c + i * g->ldc + j;
+                        if (direct && it < last)
+                            kern->gemm_tile_rows(kc, g->a + i * g->lda + pc, g->lda, b_sliver, g->alpha, beta, c, g->ldc,
+                                                 mr, cols);
+                        else
+                            kern->gemm_tile(kc, a_pack + (direct ? 0 : (it - t0) * mr * kc), b_sliver, g->alpha, beta, c,
+                                            g->ldc, (int)min64(mr, g->m - i), cols);
                     }
                 }
             }
