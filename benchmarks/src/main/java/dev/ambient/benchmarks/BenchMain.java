@@ -141,7 +141,7 @@ public final class BenchMain implements Runnable {
                     // medians over the rounds: the machine's speed drifts between them, and both
                     // sides ran in every round
                     r.put("rounds", rounds);
-                    r.put("images_per_s", median(ours));
+                    r.put("images_per_s", round(median(ours)));
                     r.put("step_ms_median", 1e3 * b / median(ours));
                     r.put("step_ms_min", stepMin);
                     r.put("peak_rss_mb", rss);
