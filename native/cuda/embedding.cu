@@ -108,13 +108,16 @@ int ambient_mp_fourier_backward(int64_t n, int64_t channels, const float *x, con
 
 /* ---- Channel scaling -------------------------------------------------------------------------- */
 
+/* y = x (1 + s), then mp_silu when silu (the fused form, see ambient.h) */
 struct scale_forward_op {
     int64_t positions, channels;
+    bool silu;
     const float *x, *s;
     float *y;
     __device__ void operator()(int64_t e) const {
         int64_t k = e % channels, i = e / channels / positions;
-        y[e] = x[e] * (1.0f + s[i * channels + k]);
+        float u = x[e] * (1.0f + s[i * channels + k]);
+        y[e] = silu ? ambient_mp_silu(u) : u;
     }
 };
 
@@ -123,7 +126,7 @@ struct scale_forward_op {
 
 /* Block (channel block, sample): 32 channels x 8 rows of threads over the pixels. */
 static __global__ void __launch_bounds__(SCALE_LANES * SCALE_ROWS)
-scale_backward_kernel(int64_t positions, int64_t channels, const float *x, const float *s,
+scale_backward_kernel(int64_t positions, int64_t channels, bool silu, const float *x, const float *s,
                       const float *dy, float *dx, float *ds) {
     __shared__ double partial[SCALE_ROWS][SCALE_LANES];
     const int lane = threadIdx.x % SCALE_LANES, row = threadIdx.x / SCALE_LANES;
@@ -134,9 +137,9 @@ scale_backward_kernel(int64_t positions, int64_t channels, const float *x, const
         const int64_t base = i * positions * channels + k;
         for (int64_t p = row; p < positions; p += SCALE_ROWS) {
             int64_t e = base + p * channels;
-            float g = dy[e];
-            acc += (double)g * x[e];
-            dx[e] = g * factor; /* after reading g: dx may be dy */
+            float xv = x[e], g = silu ? ambient_mp_silu_grad(xv * factor, dy[e]) : dy[e];
+            acc += (double)g * xv;
+            dx[e] = g * factor; /* after reading dy: dx may be dy */
         }
     }
     partial[row][lane] = acc;
@@ -161,62 +164,84 @@ static int scale_check(const char *function, int64_t n, int64_t positions, int64
     return AMBIENT_STATUS_OK;
 }
 
-int ambient_channel_scale_forward(int64_t n, int64_t positions, int64_t channels, const float *x,
-                                  const float *s, float *y) {
-    ambient_cuda_clear_error();
-    int status = scale_check(__func__, n, positions, channels);
+static int scale_forward(const char *function, bool silu, int64_t n, int64_t positions, int64_t channels,
+                         const float *x, const float *s, float *y) {
+    int status = scale_check(function, n, positions, channels);
     if (status) return status;
     int64_t count = n * positions * channels;
     if (count == 0) return AMBIENT_STATUS_OK;
-    AMBIENT_REQUIRE_POINTER(x);
-    AMBIENT_REQUIRE_POINTER(s);
-    AMBIENT_REQUIRE_POINTER(y);
+    AMBIENT_REQUIRE(x != NULL, "%s: x is NULL", function);
+    AMBIENT_REQUIRE(s != NULL, "%s: s is NULL", function);
+    AMBIENT_REQUIRE(y != NULL, "%s: y is NULL", function);
     int64_t bytes = count * (int64_t)sizeof(float), sbytes = n * channels * (int64_t)sizeof(float);
-    AMBIENT_REQUIRE(x == y || !ambient_overlaps(y, bytes, x, bytes), "%s: y partly overlaps x", __func__);
-    AMBIENT_REQUIRE(!ambient_overlaps(y, bytes, s, sbytes), "%s: y overlaps s", __func__);
+    AMBIENT_REQUIRE(x == y || !ambient_overlaps(y, bytes, x, bytes), "%s: y partly overlaps x", function);
+    AMBIENT_REQUIRE(!ambient_overlaps(y, bytes, s, sbytes), "%s: y overlaps s", function);
     ambient_cuda_context ctx;
-    status = ambient_cuda_begin(__func__, &ctx);
+    status = ambient_cuda_begin(function, &ctx);
     if (status) return status;
-    AMBIENT_CUDA_CHECK(ambient_for_each(ctx, count, scale_forward_op{positions, channels, x, s, y}));
+    AMBIENT_CUDA_CHECK_AS(function, ambient_for_each(ctx, count, scale_forward_op{positions, channels, silu, x, s, y}));
     return AMBIENT_STATUS_OK;
 }
 
-int ambient_channel_scale_backward(int64_t n, int64_t positions, int64_t channels, const float *x,
-                                   const float *s, const float *dy, float *dx, float *ds) {
+int ambient_channel_scale_forward(int64_t n, int64_t positions, int64_t channels, const float *x,
+                                  const float *s, float *y) {
     ambient_cuda_clear_error();
-    int status = scale_check(__func__, n, positions, channels);
+    return scale_forward(__func__, false, n, positions, channels, x, s, y);
+}
+
+int ambient_channel_scale_silu_forward(int64_t n, int64_t positions, int64_t channels, const float *x,
+                                       const float *s, float *y) {
+    ambient_cuda_clear_error();
+    return scale_forward(__func__, true, n, positions, channels, x, s, y);
+}
+
+static int scale_backward(const char *function, bool silu, int64_t n, int64_t positions, int64_t channels,
+                          const float *x, const float *s, const float *dy, float *dx, float *ds) {
+    int status = scale_check(function, n, positions, channels);
     if (status) return status;
     if (n == 0 || channels == 0) return AMBIENT_STATUS_OK;
     int64_t count = n * positions * channels, sbytes = n * channels * (int64_t)sizeof(float);
-    AMBIENT_REQUIRE_POINTER(s);
-    AMBIENT_REQUIRE_POINTER(ds);
-    AMBIENT_REQUIRE(!ambient_overlaps(ds, sbytes, s, sbytes), "%s: ds overlaps s", __func__);
+    AMBIENT_REQUIRE(s != NULL, "%s: s is NULL", function);
+    AMBIENT_REQUIRE(ds != NULL, "%s: ds is NULL", function);
+    AMBIENT_REQUIRE(!ambient_overlaps(ds, sbytes, s, sbytes), "%s: ds overlaps s", function);
     ambient_cuda_context ctx;
     if (positions == 0) { /* sums over no pixels */
-        status = ambient_cuda_begin(__func__, &ctx);
+        status = ambient_cuda_begin(function, &ctx);
         if (status) return status;
-        AMBIENT_CUDA_CHECK(cudaMemsetAsync(ds, 0, (size_t)sbytes, ctx.stream));
+        AMBIENT_CUDA_CHECK_AS(function, cudaMemsetAsync(ds, 0, (size_t)sbytes, ctx.stream));
         return AMBIENT_STATUS_OK;
     }
-    AMBIENT_REQUIRE_POINTER(x);
-    AMBIENT_REQUIRE_POINTER(dy);
-    AMBIENT_REQUIRE_POINTER(dx);
+    AMBIENT_REQUIRE(x != NULL, "%s: x is NULL", function);
+    AMBIENT_REQUIRE(dy != NULL, "%s: dy is NULL", function);
+    AMBIENT_REQUIRE(dx != NULL, "%s: dx is NULL", function);
     int64_t bytes = count * (int64_t)sizeof(float);
-    AMBIENT_REQUIRE(dx == dy || !ambient_overlaps(dx, bytes, dy, bytes), "%s: dx partly overlaps dy", __func__);
+    AMBIENT_REQUIRE(dx == dy || !ambient_overlaps(dx, bytes, dy, bytes), "%s: dx partly overlaps dy", function);
     AMBIENT_REQUIRE(!ambient_overlaps(dx, bytes, x, bytes) && !ambient_overlaps(dx, bytes, s, sbytes) &&
                         !ambient_overlaps(dx, bytes, ds, sbytes),
-                    "%s: dx overlaps x, s or ds", __func__);
+                    "%s: dx overlaps x, s or ds", function);
     AMBIENT_REQUIRE(!ambient_overlaps(ds, sbytes, x, bytes) && !ambient_overlaps(ds, sbytes, dy, bytes),
-                    "%s: ds overlaps x or dy", __func__);
-    status = ambient_cuda_begin(__func__, &ctx);
+                    "%s: ds overlaps x or dy", function);
+    status = ambient_cuda_begin(function, &ctx);
     if (status) return status;
     /* grid.y covers at most 65535 samples: larger batches take several launches. */
     for (int64_t i0 = 0; i0 < n; i0 += 65535) {
         int64_t samples = n - i0 < 65535 ? n - i0 : 65535, off = i0 * positions * channels;
         dim3 grid((unsigned)((channels + SCALE_LANES - 1) / SCALE_LANES), (unsigned)samples);
         scale_backward_kernel<<<grid, SCALE_LANES * SCALE_ROWS, 0, ctx.stream>>>(
-            positions, channels, x + off, s + i0 * channels, dy + off, dx + off, ds + i0 * channels);
-        AMBIENT_CUDA_CHECK(cudaGetLastError());
+            positions, channels, silu, x + off, s + i0 * channels, dy + off, dx + off, ds + i0 * channels);
+        AMBIENT_CUDA_CHECK_AS(function, cudaGetLastError());
     }
     return AMBIENT_STATUS_OK;
+}
+
+int ambient_channel_scale_backward(int64_t n, int64_t positions, int64_t channels, const float *x,
+                                   const float *s, const float *dy, float *dx, float *ds) {
+    ambient_cuda_clear_error();
+    return scale_backward(__func__, false, n, positions, channels, x, s, dy, dx, ds);
+}
+
+int ambient_channel_scale_silu_backward(int64_t n, int64_t positions, int64_t channels, const float *x,
+                                        const float *s, const float *dy, float *dx, float *ds) {
+    ambient_cuda_clear_error();
+    return scale_backward(__func__, true, n, positions, channels, x, s, dy, dx, ds);
 }

@@ -128,6 +128,18 @@ static __device__ __forceinline__ T ambient_block_sum(T v, T *scratch) {
     return total;
 }
 
+/* EDM2's mp_silu(v) = silu(v) / 0.596 and g times its derivative, (s + v s (1 - s)) / 0.596
+ * with s = sigmoid(v) (mp_ops.cu, and the fused channel scaling of embedding.cu). */
+#define AMBIENT_MP_SILU_SCALE (1.0f / 0.596f)
+static __device__ __forceinline__ float ambient_mp_silu(float v) {
+    return v / (1.0f + expf(-v)) * AMBIENT_MP_SILU_SCALE;
+}
+
+static __device__ __forceinline__ float ambient_mp_silu_grad(float v, float g) {
+    float s = 1.0f / (1.0f + expf(-v));
+    return g * (s * (1.0f + v * (1.0f - s))) * AMBIENT_MP_SILU_SCALE;
+}
+
 /* Grid-stride loop over [0, count): f(i) for every i, f a __device__ functor. */
 template <typename F>
 static __global__ void ambient_for_each_kernel(int64_t count, F f) {

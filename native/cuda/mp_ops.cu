@@ -14,18 +14,9 @@
 
 #include <cmath>
 
-#define MP_SILU_SCALE (1.0f / 0.596f)
 #define THREADS 256
 #define BLOCKS_PER_SM 8
 
-static __device__ __forceinline__ float mp_silu(float v) {
-    return v / (1.0f + expf(-v)) * MP_SILU_SCALE;
-}
-
-static __device__ __forceinline__ float mp_silu_grad(float v, float g) {
-    float s = 1.0f / (1.0f + expf(-v));
-    return g * (s * (1.0f + v * (1.0f - s))) * MP_SILU_SCALE;
-}
 
 static inline bool aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
 
@@ -42,15 +33,15 @@ static __global__ void mp_silu_forward_kernel(int64_t count, bool vec4, const fl
         int64_t groups = count / 4;
         for (int64_t g = start; g < groups; g += stride) {
             float4 v = reinterpret_cast<const float4 *>(x)[g];
-            v.x = mp_silu(v.x);
-            v.y = mp_silu(v.y);
-            v.z = mp_silu(v.z);
-            v.w = mp_silu(v.w);
+            v.x = ambient_mp_silu(v.x);
+            v.y = ambient_mp_silu(v.y);
+            v.z = ambient_mp_silu(v.z);
+            v.w = ambient_mp_silu(v.w);
             reinterpret_cast<float4 *>(y)[g] = v;
         }
         done = groups * 4;
     }
-    for (int64_t i = done + start; i < count; i += stride) y[i] = mp_silu(x[i]);
+    for (int64_t i = done + start; i < count; i += stride) y[i] = ambient_mp_silu(x[i]);
 }
 
 static cudaError_t mp_silu_forward_launch(const ambient_cuda_context &ctx, int64_t count,
@@ -86,15 +77,15 @@ static __global__ void mp_silu_backward_kernel(int64_t count, bool vec4, const f
         for (int64_t g = start; g < groups; g += stride) {
             float4 v = reinterpret_cast<const float4 *>(x)[g];
             float4 d = reinterpret_cast<const float4 *>(dy)[g];
-            d.x = mp_silu_grad(v.x, d.x);
-            d.y = mp_silu_grad(v.y, d.y);
-            d.z = mp_silu_grad(v.z, d.z);
-            d.w = mp_silu_grad(v.w, d.w);
+            d.x = ambient_mp_silu_grad(v.x, d.x);
+            d.y = ambient_mp_silu_grad(v.y, d.y);
+            d.z = ambient_mp_silu_grad(v.z, d.z);
+            d.w = ambient_mp_silu_grad(v.w, d.w);
             reinterpret_cast<float4 *>(dx)[g] = d;
         }
         done = groups * 4;
     }
-    for (int64_t i = done + start; i < count; i += stride) dx[i] = mp_silu_grad(x[i], dy[i]);
+    for (int64_t i = done + start; i < count; i += stride) dx[i] = ambient_mp_silu_grad(x[i], dy[i]);
 }
 
 static cudaError_t mp_silu_backward_launch(const ambient_cuda_context &ctx, int64_t count,

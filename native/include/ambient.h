@@ -241,6 +241,16 @@ int ambient_channel_scale_backward(int64_t n, int64_t positions, int64_t channel
                                    const float *x, const float *s, const float *dy, float *dx,
                                    float *ds);
 
+/* The block's modulated activation in one pass: y = mp_silu(x * (1 + s)), same layout, y may
+ * equal x. Its gradient, with u = x * (1 + s) and g = dy * mp_silu'(u): dx = g * (1 + s),
+ * ds[i, c] = sum over p of g * x (overwritten); dx may equal dy. The backward pass needs x
+ * and s only: u is recomputed, never stored. */
+int ambient_channel_scale_silu_forward(int64_t n, int64_t positions, int64_t channels,
+                                       const float *x, const float *s, float *y);
+int ambient_channel_scale_silu_backward(int64_t n, int64_t positions, int64_t channels,
+                                        const float *x, const float *s, const float *dy, float *dx,
+                                        float *ds);
+
 /* Activation clipping: y = min(max(x, -limit), limit); dx = dy where -limit < x < limit, else 0.
  * limit >= 0; NaN passes through. Outputs may be their inputs exactly (in place). */
 int ambient_clip_forward(int64_t count, float limit, const float *x, float *y);

@@ -252,7 +252,7 @@ static void test_mp_fourier(int64_t n, int64_t c) {
 
 /* ---- Channel scaling ------------------------------------------------------------------------- */
 
-struct scale_ctx { int64_t n, p, c; const float *x, *s; int which; }; /* which: 0 = x varies, 1 = s */
+struct scale_ctx { int64_t n, p, c; const float *x, *s; int which, silu; }; /* which: 0 = x varies, 1 = s */
 
 static void scale_ref(const void *q, const double *in, double *y) {
     const struct scale_ctx *k = q;
@@ -261,11 +261,20 @@ static void scale_ref(const void *q, const double *in, double *y) {
             for (int64_t c = 0; c < k->c; c++) {
                 int64_t e = (i * k->p + p) * k->c + c, sc = i * k->c + c;
                 double xv = k->which == 0 ? in[e] : k->x[e], sv = k->which == 1 ? in[sc] : k->s[sc];
-                y[e] = xv * (1 + sv);
+                double u = xv * (1 + sv);
+                y[e] = k->silu ? u / (1 + exp(-u)) / 0.596 : u;
             }
 }
 
-static void test_channel_scale(int64_t n, int64_t positions, int64_t c) {
+/* channel_scale (silu = 0) or channel_scale_silu (1): forward against float64, in place,
+ * both gradients by finite differences, dx = dy, and ds independent of the thread count. */
+static void test_channel_scale(int64_t n, int64_t positions, int64_t c, int silu) {
+    typedef int (*forward_fn)(int64_t, int64_t, int64_t, const float *, const float *, float *);
+    typedef int (*backward_fn)(int64_t, int64_t, int64_t, const float *, const float *, const float *, float *, float *);
+    forward_fn forward = silu ? ambient_channel_scale_silu_forward : ambient_channel_scale_forward;
+    backward_fn backward = silu ? ambient_channel_scale_silu_backward : ambient_channel_scale_backward;
+    const char *name = silu ? "channel_scale_silu" : "channel_scale";
+    char label[96];
     int64_t count = n * positions * c, ns = n * c;
     float *x = test_alloc(count), *s = test_alloc(ns), *y = test_alloc(count), *dy = test_alloc(count),
           *dx = test_alloc(count), *ds = test_alloc(ns), *copy = test_alloc(count);
@@ -273,35 +282,38 @@ static void test_channel_scale(int64_t n, int64_t positions, int64_t c) {
     test_fill(x, count, 2.0f);
     test_fill(s, ns, 0.8f);
     test_fill(dy, count, 1.0f);
-    struct scale_ctx ctx = {n, positions, c, x, s, 0};
+    struct scale_ctx ctx = {n, positions, c, x, s, 0, silu};
     test_poison(y, count);
-    OK(ambient_channel_scale_forward(n, positions, c, x, s, y));
+    OK(forward(n, positions, c, x, s, y));
     for (int64_t i = 0; i < count; i++) in[i] = x[i];
     scale_ref(&ctx, in, want);
-    test_close("channel_scale_forward", y, want, count, 1e-6, 1e-6);
+    snprintf(label, sizeof label, "%s_forward", name);
+    test_close(label, y, want, count, 1e-6, 2e-6);
     /* in place */
     memcpy(copy, x, (size_t)count * sizeof(float));
-    OK(ambient_channel_scale_forward(n, positions, c, copy, s, copy));
-    test_close("channel_scale_forward in place", copy, want, count, 1e-6, 1e-6);
+    OK(forward(n, positions, c, copy, s, copy));
+    snprintf(label, sizeof label, "%s_forward in place", name);
+    test_close(label, copy, want, count, 1e-6, 2e-6);
 
     test_poison(dx, count);
     test_poison(ds, ns);
-    OK(ambient_channel_scale_backward(n, positions, c, x, s, dy, dx, ds));
-    check_fd("channel_scale_backward dx", scale_ref, &ctx, x, count, count, dy, dx, fd_stride(count), 1e-3, 1e-6, 1e-5);
+    OK(backward(n, positions, c, x, s, dy, dx, ds));
+    snprintf(label, sizeof label, "%s_backward dx", name);
+    check_fd(label, scale_ref, &ctx, x, count, count, dy, dx, fd_stride(count), 1e-3, 1e-6, 1e-5);
     ctx.which = 1;
-    check_fd("channel_scale_backward ds", scale_ref, &ctx, s, ns, count, dy, ds, fd_stride(ns), 1e-3,
-             1e-6 * sqrt((double)positions), 1e-5);
+    snprintf(label, sizeof label, "%s_backward ds", name);
+    check_fd(label, scale_ref, &ctx, s, ns, count, dy, ds, fd_stride(ns), 1e-3, 1e-6 * sqrt((double)positions), 1e-5);
     /* dx may be dy: same numbers */
     memcpy(copy, dy, (size_t)count * sizeof(float));
     float *ds2 = test_alloc(ns);
-    OK(ambient_channel_scale_backward(n, positions, c, x, s, copy, copy, ds2));
+    OK(backward(n, positions, c, x, s, copy, copy, ds2));
     CHECK(memcmp(copy, dx, (size_t)count * sizeof(float)) == 0 && memcmp(ds2, ds, (size_t)ns * sizeof(float)) == 0,
-          "channel_scale_backward with dx = dy differs");
+          "%s_backward with dx = dy differs", name);
     /* ds does not depend on the thread count */
     ambient_threads_set(1);
-    OK(ambient_channel_scale_backward(n, positions, c, x, s, dy, copy, ds2));
+    OK(backward(n, positions, c, x, s, dy, copy, ds2));
     ambient_threads_set(0);
-    CHECK(memcmp(ds2, ds, (size_t)ns * sizeof(float)) == 0, "channel_scale_backward ds depends on threads");
+    CHECK(memcmp(ds2, ds, (size_t)ns * sizeof(float)) == 0, "%s_backward ds depends on threads", name);
     free(x); free(s); free(y); free(dy); free(dx); free(ds); free(copy); free(want); free(in); free(ds2);
 }
 
@@ -622,7 +634,7 @@ int main(void) {
 
     int64_t scales[][3] = {{1, 1, 1}, {1, 7, 3}, {3, 25, 17}, {1, 1024, 67}, {4, 256, 64}, {2, 9, 200}, {5, 33, 130}};
     for (size_t i = 0; i < sizeof scales / sizeof scales[0]; i++)
-        test_channel_scale(scales[i][0], scales[i][1], scales[i][2]);
+        for (int silu = 0; silu < 2; silu++) test_channel_scale(scales[i][0], scales[i][1], scales[i][2], silu);
 
     test_clip(5, 1.0f);
     test_clip(1001, 2.5f);

@@ -33,7 +33,8 @@
     X(ambient_mp_cat_backward) X(ambient_avg_pool2x2_forward) X(ambient_avg_pool2x2_backward) \
     X(ambient_upsample2x_forward) X(ambient_upsample2x_backward) X(ambient_mp_fourier_forward) \
     X(ambient_mp_fourier_backward) X(ambient_channel_scale_forward)                           \
-    X(ambient_channel_scale_backward) X(ambient_clip_forward) X(ambient_clip_backward)        \
+    X(ambient_channel_scale_backward) X(ambient_channel_scale_silu_forward)                   \
+    X(ambient_channel_scale_silu_backward) X(ambient_clip_forward) X(ambient_clip_backward)   \
     X(ambient_sample_axpby) X(ambient_random_normal) X(ambient_random_uniform)                \
     X(ambient_dropout_forward) X(ambient_dropout_backward) X(ambient_ambient_noising)         \
     X(ambient_ambient_loss) X(ambient_sum_squares) X(ambient_nan_guard) X(ambient_adam_step)  \

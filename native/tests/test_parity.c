@@ -50,6 +50,7 @@
     X(ambient_mp_cat_backward) X(ambient_avg_pool2x2_forward) X(ambient_avg_pool2x2_backward)              \
     X(ambient_upsample2x_forward) X(ambient_upsample2x_backward) X(ambient_mp_fourier_forward)             \
     X(ambient_mp_fourier_backward) X(ambient_channel_scale_forward) X(ambient_channel_scale_backward)      \
+    X(ambient_channel_scale_silu_forward) X(ambient_channel_scale_silu_backward)                           \
     X(ambient_clip_forward) X(ambient_clip_backward) X(ambient_random_normal) X(ambient_random_uniform)    \
     X(ambient_dropout_forward) X(ambient_dropout_backward) X(ambient_ambient_noising)                       \
     X(ambient_ambient_loss) X(ambient_sample_axpby) X(ambient_sum_squares) X(ambient_nan_guard)            \
@@ -381,6 +382,12 @@ static int call_cs_f(const api_t *a, float **p, case_t *c) {
 }
 static int call_cs_b(const api_t *a, float **p, case_t *c) {
     return a->ambient_channel_scale_backward(I[0], I[1], I[2], p[0], p[1], p[2], p[3], p[4]);
+}
+static int call_css_f(const api_t *a, float **p, case_t *c) {
+    return a->ambient_channel_scale_silu_forward(I[0], I[1], I[2], p[0], p[1], p[2]);
+}
+static int call_css_b(const api_t *a, float **p, case_t *c) {
+    return a->ambient_channel_scale_silu_backward(I[0], I[1], I[2], p[0], p[1], p[2], p[3], p[4]);
 }
 static int call_clip_f(const api_t *a, float **p, case_t *c) { return a->ambient_clip_forward(I[0], FL[0], p[0], p[1]); }
 static int call_clip_b(const api_t *a, float **p, case_t *c) {
@@ -799,22 +806,26 @@ static void layer_cases(void) {
     for (size_t s = 0; s < 4; s++) {
         int64_t n = scales[s][0], P = scales[s][1], C = scales[s][2];
         if (quick && n * P * C > 10000000) continue;
-        case_t *c = new_case("channel_scale_forward", call_cs_f, 1e-5);
-        memcpy(c->i, scales[s], 3 * sizeof(int64_t));
-        snprintf(c->shape, sizeof c->shape, "n%lld P%lld C%lld", (long long)n, (long long)P, (long long)C);
-        add(c, "x", n * P * C, IN, RANDOM, 1);
-        add(c, "s", n * C, IN, RANDOM, 1);
-        add(c, "y", n * P * C, OUT, 0, 0);
-        if (wanted(c->kernel)) run_case(c);
-        c = new_case("channel_scale_backward", call_cs_b, tol_k(P));
-        memcpy(c->i, scales[s], 3 * sizeof(int64_t));
-        snprintf(c->shape, sizeof c->shape, "n%lld P%lld C%lld", (long long)n, (long long)P, (long long)C);
-        add(c, "x", n * P * C, IN, RANDOM, 1);
-        add(c, "s", n * C, IN, RANDOM, 1);
-        add(c, "dy", n * P * C, IN, RANDOM, 1);
-        add(c, "dx", n * P * C, OUT, 0, 0);
-        add(c, "ds", n * C, OUT, 0, 0);
-        if (wanted(c->kernel)) run_case(c);
+        for (int silu = 0; silu < 2; silu++) {
+            case_t *c = new_case(silu ? "channel_scale_silu_forward" : "channel_scale_forward",
+                                 silu ? call_css_f : call_cs_f, 1e-5);
+            memcpy(c->i, scales[s], 3 * sizeof(int64_t));
+            snprintf(c->shape, sizeof c->shape, "n%lld P%lld C%lld", (long long)n, (long long)P, (long long)C);
+            add(c, "x", n * P * C, IN, RANDOM, 1);
+            add(c, "s", n * C, IN, RANDOM, 1);
+            add(c, "y", n * P * C, OUT, 0, 0);
+            if (wanted(c->kernel)) run_case(c);
+            c = new_case(silu ? "channel_scale_silu_backward" : "channel_scale_backward", silu ? call_css_b : call_cs_b,
+                         tol_k(P));
+            memcpy(c->i, scales[s], 3 * sizeof(int64_t));
+            snprintf(c->shape, sizeof c->shape, "n%lld P%lld C%lld", (long long)n, (long long)P, (long long)C);
+            add(c, "x", n * P * C, IN, RANDOM, 1);
+            add(c, "s", n * C, IN, RANDOM, 1);
+            add(c, "dy", n * P * C, IN, RANDOM, 1);
+            add(c, "dx", n * P * C, OUT, 0, 0);
+            add(c, "ds", n * C, OUT, 0, 0);
+            if (wanted(c->kernel)) run_case(c);
+        }
     }
     const int64_t axpbys[][2] = {{1, 1}, {5, 1001}, {128, 16384}};
     for (size_t s = 0; s < 3; s++)

@@ -145,7 +145,20 @@ public final class Embedding {
      * must not overlap s.
      */
     public static Tensor channelScale(Tensor x, Tensor s, Tensor y) {
-        String f = "ambient_channel_scale_forward";
+        return scaleForward(false, x, s, y);
+    }
+
+    /**
+     * {@code y = mp_silu(x (1 + s))} in one pass: channel scaling followed by EDM2's mp_silu,
+     * as the block applies them, with the layouts and aliasing rules of
+     * {@link #channelScale(Tensor, Tensor, Tensor)}. Modifies and returns y.
+     */
+    public static Tensor channelScaleSilu(Tensor x, Tensor s, Tensor y) {
+        return scaleForward(true, x, s, y);
+    }
+
+    private static Tensor scaleForward(boolean silu, Tensor x, Tensor s, Tensor y) {
+        String f = silu ? "ambient_channel_scale_silu_forward" : "ambient_channel_scale_forward";
         Device device = Checks.sameDevice(f, "x", x, "s", s, "y", y);
         Checks.Shapes shapes = Checks.shapes("x", x, "s", s, "y", y);
         long positions = scaleShapes(f, shapes, x, s);
@@ -153,8 +166,11 @@ public final class Embedding {
         Checks.identicalOrDistinct(f, "x", x, "y", y);
         Checks.distinct(f, "y", y, "s", s);
         device.activate();
-        device.backend().check(device.backend().api.ambient_channel_scale_forward(x.dim(0), positions, x.dim(-1),
-                x.segment(), s.segment(), y.segment()), f, shapes);
+        var api = device.backend().api;
+        long n = x.dim(0), c = x.dim(-1);
+        device.backend().check(silu
+                ? api.ambient_channel_scale_silu_forward(n, positions, c, x.segment(), s.segment(), y.segment())
+                : api.ambient_channel_scale_forward(n, positions, c, x.segment(), s.segment(), y.segment()), f, shapes);
         return y;
     }
 
@@ -169,7 +185,20 @@ public final class Embedding {
      * (overwritten); neither may overlap anything else.
      */
     public static void channelScaleBackward(Tensor x, Tensor s, Tensor dy, Tensor dx, Tensor ds) {
-        String f = "ambient_channel_scale_backward";
+        scaleBackward(false, x, s, dy, dx, ds);
+    }
+
+    /**
+     * Gradients of {@link #channelScaleSilu}: with {@code u = x (1 + s)} recomputed and
+     * {@code g = dy mp_silu'(u)}, {@code dx = g (1 + s)} and {@code ds[i, c] = sum_p g x}.
+     * Aliasing as in {@link #channelScaleBackward}.
+     */
+    public static void channelScaleSiluBackward(Tensor x, Tensor s, Tensor dy, Tensor dx, Tensor ds) {
+        scaleBackward(true, x, s, dy, dx, ds);
+    }
+
+    private static void scaleBackward(boolean silu, Tensor x, Tensor s, Tensor dy, Tensor dx, Tensor ds) {
+        String f = silu ? "ambient_channel_scale_silu_backward" : "ambient_channel_scale_backward";
         Device device = Checks.sameDevice(f, "x", x, "s", s, "dy", dy, "dx", dx, "ds", ds);
         Checks.Shapes shapes = Checks.shapes("x", x, "s", s, "dy", dy, "dx", dx, "ds", ds);
         long positions = scaleShapes(f, shapes, x, s);
@@ -184,8 +213,13 @@ public final class Embedding {
         Checks.distinct(f, "ds", ds, "s", s);
         Checks.distinct(f, "ds", ds, "dy", dy);
         device.activate();
-        device.backend().check(device.backend().api.ambient_channel_scale_backward(x.dim(0), positions, x.dim(-1),
-                x.segment(), s.segment(), dy.segment(), dx.segment(), ds.segment()), f, shapes);
+        var api = device.backend().api;
+        long n = x.dim(0), c = x.dim(-1);
+        device.backend().check(silu
+                ? api.ambient_channel_scale_silu_backward(n, positions, c, x.segment(), s.segment(), dy.segment(),
+                        dx.segment(), ds.segment())
+                : api.ambient_channel_scale_backward(n, positions, c, x.segment(), s.segment(), dy.segment(),
+                        dx.segment(), ds.segment()), f, shapes);
     }
 
     /** x [N, ..., C] with s [N, C]; returns the number of positions (the middle dimensions' product). */

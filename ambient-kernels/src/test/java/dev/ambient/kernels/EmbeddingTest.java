@@ -9,6 +9,7 @@ import java.util.SplittableRandom;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /** MP Fourier features and channel scaling: forward against float64, backward by finite differences. */
@@ -88,21 +89,27 @@ class EmbeddingTest {
     }
 
     /** x shapes: [N, H, W, C] or [N, P, C]. */
-    static Stream<long[]> scaleShapes() {
+    /** Every shape for plain channel scaling and for the fused form with mp_silu. */
+    static Stream<Arguments> scaleShapes() {
         return Stream.of(new long[] {1, 1, 1, 1}, new long[] {1, 7, 3}, new long[] {3, 5, 5, 17}, new long[] {1, 32, 32, 67},
-                new long[] {2, 3, 3, 200}, new long[] {4, 16, 16, 64});
+                new long[] {2, 3, 3, 200}, new long[] {4, 16, 16, 64})
+                .flatMap(shape -> Stream.of(Arguments.of(shape, false), Arguments.of(shape, true)));
     }
 
-    static double[] scale(double[] x, double[] s, int n, int c) {
+    /** x (1 + s), then mp_silu when silu, in double. */
+    static double[] scale(double[] x, double[] s, int n, int c, boolean silu) {
         int per = x.length / n;
         double[] y = new double[x.length];
-        for (int e = 0; e < x.length; e++) y[e] = x[e] * (1 + s[(e / per) * c + e % c]);
+        for (int e = 0; e < x.length; e++) {
+            double u = x[e] * (1 + s[(e / per) * c + e % c]);
+            y[e] = silu ? u / (1 + Math.exp(-u)) / 0.596 : u;
+        }
         return y;
     }
 
     @ParameterizedTest
     @MethodSource("scaleShapes")
-    void channelScale(long[] shape) {
+    void channelScale(long[] shape, boolean silu) {
         Device d = Device.cpu();
         SplittableRandom random = TestSupport.freshRandom();
         int n = (int) shape[0], c = (int) shape[shape.length - 1];
@@ -112,7 +119,7 @@ class EmbeddingTest {
         double[] xd = new double[count], sd = new double[n * c];
         for (int i = 0; i < count; i++) xd[i] = x[i];
         for (int i = 0; i < n * c; i++) sd[i] = s[i];
-        double[] y = scale(xd, sd, n, c);
+        double[] y = scale(xd, sd, n, c, silu);
         // gradients of <dy, y(x, s)> by central differences (at ~200 elements of x, every s)
         int step = count > 400 ? (count / 200) | 1 : 1, m = (count + step - 1) / step;
         double[] dxWant = new double[m], dsWant = new double[n * c];
@@ -120,36 +127,46 @@ class EmbeddingTest {
         for (int t = 0; t < m; t++) {
             int j = t * step;
             xd[j] = x[j] + h;
-            double plus = dot(dy, scale(xd, sd, n, c));
+            double plus = dot(dy, scale(xd, sd, n, c, silu));
             xd[j] = x[j] - h;
-            double minus = dot(dy, scale(xd, sd, n, c));
+            double minus = dot(dy, scale(xd, sd, n, c, silu));
             xd[j] = x[j];
             dxWant[t] = (plus - minus) / (2 * h);
         }
         for (int j = 0; j < n * c; j++) {
             sd[j] = s[j] + h;
-            double plus = dot(dy, scale(xd, sd, n, c));
+            double plus = dot(dy, scale(xd, sd, n, c, silu));
             sd[j] = s[j] - h;
-            double minus = dot(dy, scale(xd, sd, n, c));
+            double minus = dot(dy, scale(xd, sd, n, c, silu));
             sd[j] = s[j];
             dsWant[j] = (plus - minus) / (2 * h);
         }
         try (Tensor tx = Tensor.of(d, x, shape); Tensor ts = Tensor.of(d, s, n, c); Tensor tdy = Tensor.of(d, dy, shape);
                 Tensor ty = TestSupport.poison(Tensor.allocate(d, shape)); Tensor tdx = TestSupport.poison(Tensor.allocate(d, shape));
                 Tensor tds = TestSupport.poison(Tensor.allocate(d, n, c))) {
-            TestSupport.assertClose("channel_scale forward", y, Embedding.channelScale(tx, ts, ty).toArray(), 1e-6, 1e-6);
-            Embedding.channelScaleBackward(tx, ts, tdy, tdx, tds);
+            String name = silu ? "channel_scale_silu" : "channel_scale";
+            TestSupport.assertClose(name + " forward", y, forward(silu, tx, ts, ty).toArray(), 1e-6, 2e-6);
+            backward(silu, tx, ts, tdy, tdx, tds);
             float[] dx = tdx.toArray(), dxSampled = new float[m];
             for (int t = 0; t < m; t++) dxSampled[t] = dx[t * step];
-            TestSupport.assertClose("channel_scale backward dx", dxWant, dxSampled, 1e-5, 1e-5);
-            TestSupport.assertClose("channel_scale backward ds", dsWant, tds.toArray(), 1e-5 * Math.sqrt(count / n / c), 1e-5);
+            TestSupport.assertClose(name + " backward dx", dxWant, dxSampled, 1e-5, 1e-5);
+            TestSupport.assertClose(name + " backward ds", dsWant, tds.toArray(), 1e-5 * Math.sqrt(count / n / c), 1e-5);
             // in place: y = x, and dx = dy
-            Embedding.channelScale(tx, ts, tx);
-            TestSupport.assertClose("channel_scale in place", y, tx.toArray(), 1e-6, 1e-6);
+            forward(silu, tx, ts, tx);
+            TestSupport.assertClose(name + " in place", y, tx.toArray(), 1e-6, 2e-6);
             tx.copyFrom(x);
-            Embedding.channelScaleBackward(tx, ts, tdy, tdy, tds);
+            backward(silu, tx, ts, tdy, tdy, tds);
             assertArrayEquals(dx, tdy.toArray());
         }
+    }
+
+    private static Tensor forward(boolean silu, Tensor x, Tensor s, Tensor y) {
+        return silu ? Embedding.channelScaleSilu(x, s, y) : Embedding.channelScale(x, s, y);
+    }
+
+    private static void backward(boolean silu, Tensor x, Tensor s, Tensor dy, Tensor dx, Tensor ds) {
+        if (silu) Embedding.channelScaleSiluBackward(x, s, dy, dx, ds);
+        else Embedding.channelScaleBackward(x, s, dy, dx, ds);
     }
 
     private static double dot(float[] a, double[] b) {

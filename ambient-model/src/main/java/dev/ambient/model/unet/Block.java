@@ -49,7 +49,7 @@ final class Block {
     private Tensor xs;      // enc: conv_skip's output before the pixel norm (x1 itself without conv_skip)
     private Tensor x3;      // enc: the pixel-normalised main path
     private Tensor a;       // mp_silu of the main path, conv_res0's input
-    private Tensor y0, c, y1, y3; // conv_res0's output, the embedding's scale, the scaled y0, conv_res1's input
+    private Tensor y0, c, y3; // conv_res0's output, the embedding's scale, conv_res1's input
     private Tensor x4;      // the residual sum (attention blocks: attn_qkv's input)
     private Tensor qkvRaw, qkvN, att, lse;
 
@@ -115,8 +115,8 @@ final class Block {
         }
         y0 = convRes0.forward(a, pool.take(n, h, w, cout));
         c = embLinear.forward(emb, pool.take(n, cout));
-        y1 = Embedding.channelScale(y0, c, pool.take(n, h, w, cout));
-        y3 = MagnitudePreserving.silu(y1, pool.take(n, h, w, cout));
+        // mp_silu(y0 * c) in one pass; the backward pass recomputes the product from y0 and c
+        y3 = Embedding.channelScaleSilu(y0, c, pool.take(n, h, w, cout));
         if (ctx.training() && config.dropout() > 0) {
             Activations.dropout(y3, (float) config.dropout(), ctx.dropoutSeed(), dropoutStream, 0, y3);
         }
@@ -184,10 +184,8 @@ final class Block {
         if (ctx.training() && config.dropout() > 0) {
             Activations.dropoutBackward(dy3, (float) config.dropout(), ctx.dropoutSeed(), dropoutStream, 0, dy3);
         }
-        MagnitudePreserving.siluBackward(y1, dy3, dy3);
-        y1 = give(pool, y1);
         Tensor dc = pool.take(c.shape());
-        Embedding.channelScaleBackward(y0, c, dy3, dy3, dc);
+        Embedding.channelScaleSiluBackward(y0, c, dy3, dy3, dc);
         y0 = give(pool, y0);
         c = give(pool, c);
         embLinear.backward(emb, dc, acc, dEmb, 1f);
@@ -239,8 +237,8 @@ final class Block {
     private void releaseSaved(TensorPool pool) {
         if (x1 != input) pool.give(x1);
         if (xs != x1) pool.give(xs);
-        for (Tensor t : new Tensor[] {x3, a, y0, c, y1, y3, x4, qkvRaw, qkvN, att, lse}) pool.give(t);
-        x1 = xs = x3 = a = y0 = c = y1 = y3 = x4 = qkvRaw = qkvN = att = lse = null;
+        for (Tensor t : new Tensor[] {x3, a, y0, c, y3, x4, qkvRaw, qkvN, att, lse}) pool.give(t);
+        x1 = xs = x3 = a = y0 = c = y3 = x4 = qkvRaw = qkvN = att = lse = null;
         input = output = null;
     }
 
