@@ -17,9 +17,10 @@
  * The input gradient is the same convolution of dy with W'[i, t, o] = W[o, 8 - t, i] (the
  * kernel flipped and its channels transposed), so only the weight transform differs.
  *
- * Work: U is transformed and packed once per call (all threads); then threads take blocks of
- * `block` tiles (a multiple of the micro-kernel's mr): input transform (channels vectorised,
- * NHWC keeps them contiguous) into a small row-major buffer, packed per position into the
+ * Work: U is transformed and packed once per call (all threads); then each thread takes an
+ * equal range of tiles in blocks of `block` tiles (a multiple of the micro-kernel's mr): input
+ * transform (channels vectorised, NHWC keeps them contiguous) into a row-major buffer, which
+ * the row-major micro-kernel reads as it is (AVX-512) or which is packed per position into the
  * micro-kernel's A layout; 16 x (col slivers x row slivers) micro-kernel calls into M; output
  * transform into y (beta applied there). A block's V and M stay in L2.
  */
@@ -266,9 +267,13 @@ int ambient_conv2d_winograd(int64_t n, int64_t h, int64_t w, int64_t cin, int64_
 #pragma omp for schedule(static)
         for (int64_t i = 0; i < col_tiles * cin; i++) transform_weight_sliver(&pb, nr, i / cin, i % cin, taps, pad, bpack);
 
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t blk = 0; blk < blocks; blk++) {
-            int64_t t0 = blk * pb.block, rows = min64(pb.block, pb.tiles - t0);
+        /* Each thread its own equal range of tiles (whole slivers), in blocks: with a few
+         * dozen blocks, handing them out one by one left a thread idle for half a block at
+         * the end of most calls. */
+        const int64_t slivers = ceil_div(pb.tiles, mr), tid = omp_get_thread_num(), team = omp_get_num_threads();
+        const int64_t range_end = min64(slivers * (tid + 1) / team * mr, pb.tiles);
+        for (int64_t t0 = slivers * tid / team * mr; t0 < range_end; t0 += pb.block) {
+            int64_t rows = min64(pb.block, range_end - t0);
             if (rows_kernel) {
                 /* V for the block row-major, [pos][rows][cin], which gemm_tile_rows reads as it
                  * is; the last sliver of the last position reads up to mr - 1 rows past the
