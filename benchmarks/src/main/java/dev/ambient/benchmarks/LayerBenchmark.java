@@ -21,7 +21,8 @@ import org.openjdk.jmh.annotations.TearDown;
 /**
  * The memory-bound layer ops of EDM2's UNet blocks on an NHWC activation of 64x32x32x64:
  * mp_cat of two such tensors into 128 channels, 2x2 average pooling of it, nearest 2x
- * upsampling from 64x16x16x64, channel scaling by a 64x64 embedding, clipping, and dropout
+ * upsampling from 64x16x16x64, channel scaling by a 64x64 embedding (alone, and fused with the
+ * mp_silu that follows it in a block), clipping, and dropout
  * (p = 0.1, Philox uniforms generated on the fly). Bandwidth counts the bytes each op must read
  * and write once ({@link #bytesMoved}). Outputs are checked against double references (every
  * 97th element) before and after timing.
@@ -39,8 +40,8 @@ public class LayerBenchmark {
     @Param({"auto"})
     public String device;
 
-    @Param({"mp_cat_forward", "avg_pool2x2_forward", "upsample2x_forward", "channel_scale_forward", "clip_forward",
-            "dropout_forward"})
+    @Param({"mp_cat_forward", "avg_pool2x2_forward", "upsample2x_forward", "channel_scale_forward",
+            "channel_scale_silu_forward", "clip_forward", "dropout_forward"})
     public String op;
 
     private float[] x, b, s;
@@ -63,7 +64,7 @@ public class LayerBenchmark {
             case "mp_cat_forward" -> 2 * e + 2 * e;               // read a and b, write y with both
             case "avg_pool2x2_forward" -> e + e / 4;               // read x, write a quarter
             case "upsample2x_forward" -> e / 4 + e;                // read a quarter, write x's size
-            case "channel_scale_forward" -> e + N * C + e;         // read x and s, write y
+            case "channel_scale_forward", "channel_scale_silu_forward" -> e + N * C + e; // read x and s, write y
             case "clip_forward", "dropout_forward" -> 2 * e;
             default -> throw new IllegalArgumentException("unknown op " + op);
         };
@@ -92,7 +93,7 @@ public class LayerBenchmark {
                 tb = Tensor.of(d, b, SHAPE);
                 out = Tensor.allocate(d, N, H, W, 2 * C);
             }
-            case "channel_scale_forward" -> {
+            case "channel_scale_forward", "channel_scale_silu_forward" -> {
                 tx = Tensor.of(d, x, SHAPE);
                 ts = Tensor.of(d, s, N, C);
                 out = Tensor.allocate(d, SHAPE);
@@ -113,6 +114,7 @@ public class LayerBenchmark {
             case "avg_pool2x2_forward" -> Resample.avgPool2x2(tx, out);
             case "upsample2x_forward" -> Resample.upsample2x(tx, out);
             case "channel_scale_forward" -> Embedding.channelScale(tx, ts, out);
+            case "channel_scale_silu_forward" -> Embedding.channelScaleSilu(tx, ts, out);
             case "clip_forward" -> Activations.clip(tx, LIMIT, out);
             case "dropout_forward" -> Activations.dropout(tx, P, SEED, STREAM, OFFSET, out);
             default -> throw new IllegalArgumentException("unknown op " + op);
@@ -156,6 +158,10 @@ public class LayerBenchmark {
                     yield x[((n * (h / 2) + r / 2) * (w / 2) + q / 2) * c + k];
                 }
                 case "channel_scale_forward" -> x[i] * (1 + (double) s[i / (h * w * c) * c + i % c]);
+                case "channel_scale_silu_forward" -> {
+                    double u = x[i] * (1 + (double) s[i / (h * w * c) * c + i % c]);
+                    yield u / (1 + Math.exp(-u)) / 0.596;
+                }
                 case "clip_forward" -> Math.min(Math.max(x[i], -LIMIT), LIMIT);
                 case "dropout_forward" -> keep[i] >= P ? x[i] / (1.0 - P) : 0;
                 default -> throw new IllegalArgumentException(op);

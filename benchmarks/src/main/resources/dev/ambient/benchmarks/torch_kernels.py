@@ -183,10 +183,13 @@ def case(op, shape):
         if op == "avg_pool2x2_forward":
             return lambda: F.avg_pool2d(x, 2)
         return lambda: F.interpolate(x, scale_factor=2, mode="nearest")
-    if op == "channel_scale_forward":
+    if op in ("channel_scale_forward", "channel_scale_silu_forward"):
         n, h, w, c = dims(shape)
         x, s = rand(n, h, w, c), rand(n, 1, 1, c)
-        return lambda: x * (s + 1)
+        if op == "channel_scale_forward":
+            return lambda: x * (s + 1)
+        # what EDM2 writes: the modulation, then mp_silu, two passes
+        return lambda: F.silu(x * (s + 1)) / 0.596
     return None
 
 
