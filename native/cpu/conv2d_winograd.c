@@ -146,23 +146,17 @@ SIMD_CLONES static void transform_input(const wino_problem *pb, int64_t t0, int 
             float e10 = d10[c] + d20[c], e11 = d11[c] + d21[c], e12 = d12[c] + d22[c], e13 = d13[c] + d23[c];
             float e20 = d20[c] - d10[c], e21 = d21[c] - d11[c], e22 = d22[c] - d12[c], e23 = d23[c] - d13[c];
             float e30 = d10[c] - d30[c], e31 = d11[c] - d31[c], e32 = d12[c] - d32[c], e33 = d13[c] - d33[c];
-            /* rows: e B */
-            out[0 * ps + c] = e00 - e02;
-            out[1 * ps + c] = e01 + e02;
-            out[2 * ps + c] = e02 - e01;
-            out[3 * ps + c] = e01 - e03;
-            out[4 * ps + c] = e10 - e12;
-            out[5 * ps + c] = e11 + e12;
-            out[6 * ps + c] = e12 - e11;
-            out[7 * ps + c] = e11 - e13;
-            out[8 * ps + c] = e20 - e22;
-            out[9 * ps + c] = e21 + e22;
-            out[10 * ps + c] = e22 - e21;
-            out[11 * ps + c] = e21 - e23;
-            out[12 * ps + c] = e30 - e32;
-            out[13 * ps + c] = e31 + e32;
-            out[14 * ps + c] = e32 - e31;
-            out[15 * ps + c] = e31 - e33;
+            /* rows: e B, positions a * 4 .. a * 4 + 3 from row a of e */
+#define AMBIENT_WINO_B_ROW(a, e0, e1, e2, e3) \
+            out[(a * 4 + 0) * ps + c] = e0 - e2;  \
+            out[(a * 4 + 1) * ps + c] = e1 + e2;  \
+            out[(a * 4 + 2) * ps + c] = e2 - e1;  \
+            out[(a * 4 + 3) * ps + c] = e1 - e3;
+            AMBIENT_WINO_B_ROW(0, e00, e01, e02, e03)
+            AMBIENT_WINO_B_ROW(1, e10, e11, e12, e13)
+            AMBIENT_WINO_B_ROW(2, e20, e21, e22, e23)
+            AMBIENT_WINO_B_ROW(3, e30, e31, e32, e33)
+#undef AMBIENT_WINO_B_ROW
         }
     }
 }

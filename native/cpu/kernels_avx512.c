@@ -51,8 +51,13 @@ static inline __attribute__((always_inline)) void store_tile(const __m512 *lo, c
         }
 }
 
-static void gemm_tile(int64_t kc, const float *restrict a, const float *restrict b, float alpha,
-                      float beta, float *restrict c, int64_t ldc, int rows, int cols) {
+/* C[rows x cols] = alpha * A * B + beta * C, with A's element (r, p) at a[r * row_step + p * k_step]:
+ * the packed sliver (1, MR) or rows of a matrix (lda, 1). Inlined into both callers with their
+ * steps, so each gets its own loop. */
+static inline __attribute__((always_inline)) void tile_product(int64_t kc, const float *restrict a, int64_t row_step,
+                                                               int64_t k_step, const float *restrict b, float alpha,
+                                                               float beta, float *restrict c, int64_t ldc, int rows,
+                                                               int cols) {
     __m512 lo[MR], hi[MR];
 #pragma GCC unroll 16
     for (int r = 0; r < MR; r++) lo[r] = hi[r] = _mm512_setzero_ps();
@@ -66,14 +71,19 @@ static void gemm_tile(int64_t kc, const float *restrict a, const float *restrict
         __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
 #pragma GCC unroll 16
         for (int r = 0; r < MR; r++) {
-            __m512 ar = _mm512_set1_ps(a[r]);
+            __m512 ar = _mm512_set1_ps(a[r * row_step]);
             lo[r] = _mm512_fmadd_ps(ar, b0, lo[r]);
             hi[r] = _mm512_fmadd_ps(ar, b1, hi[r]);
         }
-        a += MR;
+        a += k_step;
         b += NR;
     }
     store_tile(lo, hi, alpha, beta, c, ldc, rows, cols);
+}
+
+static void gemm_tile(int64_t kc, const float *restrict a, const float *restrict b, float alpha,
+                      float beta, float *restrict c, int64_t ldc, int rows, int cols) {
+    tile_product(kc, a, 1, MR, b, alpha, beta, c, ldc, rows, cols);
 }
 
 /* The same with A row-major (row r at a + r * lda): the broadcasts come from 14 rows instead
@@ -81,24 +91,7 @@ static void gemm_tile(int64_t kc, const float *restrict a, const float *restrict
  * address arithmetic costs nothing. */
 static void gemm_tile_rows(int64_t kc, const float *restrict a, int64_t lda, const float *restrict b, float alpha,
                            float beta, float *restrict c, int64_t ldc, int rows, int cols) {
-    __m512 lo[MR], hi[MR];
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; r++) lo[r] = hi[r] = _mm512_setzero_ps();
-    for (int r = 0; r < rows; r++) {
-        _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
-        _mm_prefetch((const char *)(c + r * ldc + cols - 1), _MM_HINT_T0);
-    }
-    for (int64_t p = 0; p < kc; p++) {
-        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-#pragma GCC unroll 16
-        for (int r = 0; r < MR; r++) {
-            __m512 ar = _mm512_set1_ps(a[r * lda + p]);
-            lo[r] = _mm512_fmadd_ps(ar, b0, lo[r]);
-            hi[r] = _mm512_fmadd_ps(ar, b1, hi[r]);
-        }
-        b += NR;
-    }
-    store_tile(lo, hi, alpha, beta, c, ldc, rows, cols);
+    tile_product(kc, a, lda, 1, b, alpha, beta, c, ldc, rows, cols);
 }
 
 /* In-register transpose of a 16 x 16 block: v[r] lane p becomes v[p] lane r. Pairs of rows
