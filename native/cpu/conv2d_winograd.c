@@ -1,5 +1,7 @@
 /*
- * 3x3 "same" convolution (NHWC, stride 1, pad 1) by Winograd F(2x2, 3x3), used by
+ * 3x3 "same" convolution (NHWC, stride 1, pad 1) by Winograd F(2x2, 3x3) or, for the forward
+ * pass and the input gradient of larger images, F(4x4, 3x3) (see "F(4x4, 3x3)" and
+ * winograd_tile below: the same scheme with 4x4 tiles and 36 positions); used by
  * ambient_conv2d_forward, ambient_conv2d_backward_input and (below, "Weight gradient")
  * ambient_conv2d_backward_weight; cpu/conv2d.c decides when.
  *
@@ -12,7 +14,7 @@
  * product  M_uv[tiles, c_out] = V_uv[tiles, c_in] * U_uv[c_in, c_out]: 16 products of 4 / 9
  * the multiply-adds of the direct convolution's one (2.25x fewer), done by the GEMM
  * micro-kernel (kernels.h). F(2x2) keeps float32 rounding close to the direct sum (the
- * transforms only add, subtract and halve); F(4x4) would save more but amplifies it.
+ * transforms only add, subtract and halve); F(4x4) saves 1.8x more but amplifies it.
  *
  * The input gradient is the same convolution of dy with W'[i, t, o] = W[o, 8 - t, i] (the
  * kernel flipped and its channels transposed), so only the weight transform differs.
@@ -40,6 +42,7 @@ static void *winograd_scratch_slot;
 
 typedef struct {
     int64_t n, h, w, cin, cout; /* of the convolution computed: src has cin channels, dst cout */
+    int tile, positions;        /* F(2x2): 2 and 16; F(4x4): 4 and 36 */
     int64_t th, tw, tiles;      /* tiles per column, per row, in all */
     int64_t block, kc_step, ncols_pad;
     const float *src, *weight;
@@ -51,8 +54,8 @@ typedef struct {
 /* Tiles per block: several row slivers so that each packed B sliver is reused, while the
  * block's V (16 x block x cin) and M (16 x block x cout) stay in L2 (400 KiB: a few percent
  * faster on Zen 4 than budgets from 256 KiB to 1.6 MiB). */
-static int64_t block_tiles(const ambient_cpu_kernels *kern, int64_t cin, int64_t cout, int64_t tiles) {
-    int64_t budget = (INT64_C(400) << 10) / (16 * 4 * (cin + cout));
+static int64_t block_tiles(const ambient_cpu_kernels *kern, int positions, int64_t cin, int64_t cout, int64_t tiles) {
+    int64_t budget = (INT64_C(400) << 10) / (positions * 4 * (cin + cout));
     int64_t slivers = budget / kern->mr;
     if (slivers < 1) slivers = 1;
     if (slivers > 8) slivers = 8;
@@ -90,6 +93,70 @@ SIMD_CLONES static void transform_weight_taps(int nr, const float *restrict g0, 
     }
 }
 
+/* ---- F(4x4, 3x3): 4x4 output tiles from 6x6 input patches at (4 ty - 1, 4 tx - 1), 36
+ * positions for 16 outputs: 2.25 multiply-adds per output and input channel, against F(2x2)'s
+ * 4 and the direct convolution's 9. With the interpolation points 0, +-1, +-2 and infinity,
+ *   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+ *   G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+ *   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
+ * The transforms scale by up to 8, so float32 rounding grows: about 7e-7 of the sum of
+ * |products| at 128 channels (F(2x2): 4e-8; the tests allow 2e-6). The weight gradient keeps
+ * F(2x2). Each 1-D transform below maps six values (or three, G) to six (four, A^T). */
+#define AMBIENT_WINO6_BT(d0, d1, d2, d3, d4, d5, o0, o1, o2, o3, o4, o5) \
+    o0 = 4.0f * d0 - 5.0f * d2 + d4;                                     \
+    o1 = (d3 + d4) - 4.0f * (d1 + d2);                                   \
+    o2 = (d4 - d3) + 4.0f * (d1 - d2);                                   \
+    o3 = (d4 - d2) + 2.0f * (d3 - d1);                                   \
+    o4 = (d4 - d2) - 2.0f * (d3 - d1);                                   \
+    o5 = 4.0f * d1 - 5.0f * d3 + d5;
+#define AMBIENT_WINO6_G(a0, a1, a2, o0, o1, o2, o3, o4, o5) \
+    o0 = 0.25f * a0;                                        \
+    o1 = (-1.0f / 6.0f) * (a0 + a1 + a2);                   \
+    o2 = (-1.0f / 6.0f) * (a0 - a1 + a2);                   \
+    o3 = (1.0f / 24.0f) * a0 + (1.0f / 12.0f) * a1 + (1.0f / 6.0f) * a2; \
+    o4 = (1.0f / 24.0f) * a0 - (1.0f / 12.0f) * a1 + (1.0f / 6.0f) * a2; \
+    o5 = a2;
+#define AMBIENT_WINO6_AT(m0, m1, m2, m3, m4, m5, o0, o1, o2, o3) \
+    o0 = m0 + m1 + m2 + m3 + m4;                                 \
+    o1 = (m1 - m2) + 2.0f * (m3 - m4);                           \
+    o2 = (m1 + m2) + 4.0f * (m3 + m4);                           \
+    o3 = (m1 - m2) + 8.0f * (m3 - m4) + m5;
+
+/* U for F(4x4): as transform_weight_taps, 36 positions. */
+SIMD_CLONES static void transform_weight_taps6(int nr, const float *restrict g0, const float *restrict g1,
+                                               const float *restrict g2, const float *restrict g3,
+                                               const float *restrict g4, const float *restrict g5,
+                                               const float *restrict g6, const float *restrict g7,
+                                               const float *restrict g8, float *restrict dst, int64_t pos_stride) {
+#pragma omp simd
+    for (int jr = 0; jr < nr; jr++) {
+        /* columns of G g (6 x 3) */
+        float r00, r10, r20, r30, r40, r50, r01, r11, r21, r31, r41, r51, r02, r12, r22, r32, r42, r52;
+        AMBIENT_WINO6_G(g0[jr], g3[jr], g6[jr], r00, r10, r20, r30, r40, r50)
+        AMBIENT_WINO6_G(g1[jr], g4[jr], g7[jr], r01, r11, r21, r31, r41, r51)
+        AMBIENT_WINO6_G(g2[jr], g5[jr], g8[jr], r02, r12, r22, r32, r42, r52)
+        /* rows of (G g) G^T */
+#define AMBIENT_WINO6_U_ROW(u, a0, a1, a2)                                  \
+        {                                                                   \
+            float o0, o1, o2, o3, o4, o5;                                   \
+            AMBIENT_WINO6_G(a0, a1, a2, o0, o1, o2, o3, o4, o5)             \
+            dst[(u * 6 + 0) * pos_stride + jr] = o0;                        \
+            dst[(u * 6 + 1) * pos_stride + jr] = o1;                        \
+            dst[(u * 6 + 2) * pos_stride + jr] = o2;                        \
+            dst[(u * 6 + 3) * pos_stride + jr] = o3;                        \
+            dst[(u * 6 + 4) * pos_stride + jr] = o4;                        \
+            dst[(u * 6 + 5) * pos_stride + jr] = o5;                        \
+        }
+        AMBIENT_WINO6_U_ROW(0, r00, r01, r02)
+        AMBIENT_WINO6_U_ROW(1, r10, r11, r12)
+        AMBIENT_WINO6_U_ROW(2, r20, r21, r22)
+        AMBIENT_WINO6_U_ROW(3, r30, r31, r32)
+        AMBIENT_WINO6_U_ROW(4, r40, r41, r42)
+        AMBIENT_WINO6_U_ROW(5, r50, r51, r52)
+#undef AMBIENT_WINO6_U_ROW
+    }
+}
+
 /* The packed U of output channel sliver jt, input channel k. Forward: taps from `taps`, the
  * weight rearranged by sliver (taps + jt * 9 * cin * nr + (t * cin + k) * nr + jr, zero-padded).
  * Flipped: W'[k, t, j] = W[k, 8 - t, j] straight from the weight, whose rows of output channels
@@ -113,8 +180,12 @@ static void transform_weight_sliver(const wino_problem *pb, int nr, int64_t jt, 
             }
         }
     }
-    transform_weight_taps(nr, g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8],
-                          bpack + jt * nr * cin + k * nr, cin * pb->ncols_pad);
+    if (pb->tile == 4)
+        transform_weight_taps6(nr, g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8],
+                               bpack + jt * nr * cin + k * nr, cin * pb->ncols_pad);
+    else
+        transform_weight_taps(nr, g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8],
+                              bpack + jt * nr * cin + k * nr, cin * pb->ncols_pad);
 }
 
 /* ---- Input transform of rows tiles starting at tile t0 into v[pos][r][0:cin] (row stride ld).
@@ -208,6 +279,110 @@ SIMD_CLONES static void transform_output(const wino_problem *pb, int64_t t0, int
     }
 }
 
+/* Channels per step of the F(4x4) transforms: each goes through a small temporary in two
+ * 1-D passes (36 live pointers and values in one loop would not stay in registers). */
+#define WINO6_CHUNK 16
+
+/* The input transform of F(4x4), as transform_input: 36 positions. */
+SIMD_CLONES static void transform_input6(const wino_problem *pb, int64_t t0, int rows, int64_t ld, const float *zero,
+                                         float *restrict v) {
+    const int64_t cin = pb->cin, per_image = pb->th * pb->tw, ps = (int64_t)rows * ld;
+    float e[6][6][WINO6_CHUNK]; /* e[u][b] = (B^T d)[u][b], per channel of the step */
+    for (int r = 0; r < rows; r++) {
+        int64_t t = t0 + r, img = t / per_image, ty = (t % per_image) / pb->tw, tx = t % pb->tw;
+        const float *d[36];
+        for (int a = 0; a < 6; a++)
+            for (int b = 0; b < 6; b++) {
+                int64_t yy = 4 * ty - 1 + a, xx = 4 * tx - 1 + b;
+                d[a * 6 + b] = (yy < 0 || yy >= pb->h || xx < 0 || xx >= pb->w)
+                                   ? zero
+                                   : pb->src + ((img * pb->h + yy) * pb->w + xx) * cin;
+            }
+        float *restrict out = v + r * ld;
+        for (int64_t c0 = 0; c0 < cin; c0 += WINO6_CHUNK) {
+            const int len = (int)min64(WINO6_CHUNK, cin - c0);
+            for (int b = 0; b < 6; b++) {
+                const float *restrict s0 = d[b] + c0, *restrict s1 = d[6 + b] + c0, *restrict s2 = d[12 + b] + c0;
+                const float *restrict s3 = d[18 + b] + c0, *restrict s4 = d[24 + b] + c0, *restrict s5 = d[30 + b] + c0;
+#pragma omp simd
+                for (int c = 0; c < len; c++) {
+                    AMBIENT_WINO6_BT(s0[c], s1[c], s2[c], s3[c], s4[c], s5[c], e[0][b][c], e[1][b][c], e[2][b][c],
+                                     e[3][b][c], e[4][b][c], e[5][b][c])
+                }
+            }
+            for (int u = 0; u < 6; u++) {
+                float *restrict o = out + (u * 6) * ps + c0;
+#pragma omp simd
+                for (int c = 0; c < len; c++) {
+                    AMBIENT_WINO6_BT(e[u][0][c], e[u][1][c], e[u][2][c], e[u][3][c], e[u][4][c], e[u][5][c], o[c],
+                                     o[ps + c], o[2 * ps + c], o[3 * ps + c], o[4 * ps + c], o[5 * ps + c])
+                }
+            }
+        }
+    }
+}
+
+/* The output transform of F(4x4), as transform_output: tiles at the image's right or bottom
+ * edge write only the pixels inside it. */
+SIMD_CLONES static void transform_output6(const wino_problem *pb, int64_t t0, int64_t rows, const float *restrict m) {
+    const int64_t cout = pb->cout, per_image = pb->th * pb->tw, pos_stride = pb->block * cout;
+    const float beta = pb->beta;
+    float s[4][6][WINO6_CHUNK]; /* s[i][b] = (A^T M)[i][b], per channel of the step */
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t t = t0 + r, img = t / per_image, ty = (t % per_image) / pb->tw, tx = t % pb->tw;
+        int64_t y0 = 4 * ty, x0 = 4 * tx;
+        int ny = (int)min64(4, pb->h - y0), nx = (int)min64(4, pb->w - x0);
+        const float *in = m + r * cout;
+        for (int64_t c0 = 0; c0 < cout; c0 += WINO6_CHUNK) {
+            const int len = (int)min64(WINO6_CHUNK, cout - c0);
+            for (int b = 0; b < 6; b++) {
+                const float *restrict m0 = in + b * pos_stride + c0;
+#pragma omp simd
+                for (int c = 0; c < len; c++) {
+                    AMBIENT_WINO6_AT(m0[c], m0[6 * pos_stride + c], m0[12 * pos_stride + c], m0[18 * pos_stride + c],
+                                     m0[24 * pos_stride + c], m0[30 * pos_stride + c], s[0][b][c], s[1][b][c], s[2][b][c],
+                                     s[3][b][c])
+                }
+            }
+            for (int i = 0; i < ny; i++) {
+                float *restrict o = pb->dst + ((img * pb->h + y0 + i) * pb->w + x0) * cout + c0;
+                if (nx == 4 && beta == 0.0f) {
+#pragma omp simd
+                    for (int c = 0; c < len; c++) {
+                        AMBIENT_WINO6_AT(s[i][0][c], s[i][1][c], s[i][2][c], s[i][3][c], s[i][4][c], s[i][5][c], o[c],
+                                         o[cout + c], o[2 * cout + c], o[3 * cout + c])
+                    }
+                    continue;
+                }
+                for (int c = 0; c < len; c++) {
+                    float q[4];
+                    AMBIENT_WINO6_AT(s[i][0][c], s[i][1][c], s[i][2][c], s[i][3][c], s[i][4][c], s[i][5][c], q[0], q[1],
+                                     q[2], q[3])
+                    for (int j = 0; j < nx; j++) {
+                        float *p = o + j * cout + c;
+                        *p = beta == 0.0f ? q[j] : q[j] + beta * *p;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* F(4x4) where it computes fewer positions than F(2x2) by a margin (36 per 4x4 tile against 16
+ * per 2x2 tile; partial tiles at the edges count whole) and the image has enough tiles to carry
+ * its larger U (36 c_in c_out, transformed per call and streamed once per block): measured on
+ * Zen 4, one thread, N = 32: 16x16 1.33x faster at 128 and 256 channels, 8x8 1.15x at 128 -> 128
+ * but 0.9x at 256 -> 256, 4x4 0.66x. The choice ignores the batch size, so that an image's
+ * result does not depend on the batch it is in. AMBIENT_WINOGRAD_TILE=2 or 4 forces one
+ * (F(2x2) rounds closer to the direct sum; the tests run both). */
+static int winograd_tile(int64_t h, int64_t w, int64_t cin, int64_t cout) {
+    const char *forced = getenv("AMBIENT_WINOGRAD_TILE");
+    if (forced != NULL && (strcmp(forced, "2") == 0 || strcmp(forced, "4") == 0)) return forced[0] - '0';
+    double tiles4 = (double)ceil_div(h, 4) * (double)ceil_div(w, 4);
+    double f4 = 36.0 * tiles4, f2 = 16.0 * (double)ceil_div(h, 2) * (double)ceil_div(w, 2);
+    return f4 <= 0.75 * f2 && tiles4 >= 3.0 * (double)cin * (double)cout / 16384.0 ? 4 : 2;
+}
+
 int ambient_conv2d_winograd_applies(int64_t h, int64_t w) {
     const char *algo = getenv("AMBIENT_CONV_ALGO");
     if (algo != NULL && strcmp(algo, "gemm") == 0) return 0;
@@ -219,16 +394,18 @@ int ambient_conv2d_winograd(int64_t n, int64_t h, int64_t w, int64_t cin, int64_
                             const float *weight, int flipped, float beta, float *dst, int threads) {
     const ambient_cpu_kernels *kern = ambient_cpu_kernels_get();
     const int mr = kern->mr, nr = kern->nr;
-    wino_problem pb = {n, h, w, cin, cout, ceil_div(h, 2), ceil_div(w, 2), 0, 0, 0, 0, src, weight, flipped, beta, dst};
+    const int tile = winograd_tile(h, w, cin, cout), positions = (tile + 2) * (tile + 2);
+    wino_problem pb = {n, h, w, cin, cout, tile, positions, ceil_div(h, tile), ceil_div(w, tile), 0, 0, 0, 0,
+                       src, weight, flipped, beta, dst};
     pb.tiles = n * pb.th * pb.tw;
-    pb.block = block_tiles(kern, cin, cout, pb.tiles);
+    pb.block = block_tiles(kern, positions, cin, cout, pb.tiles);
     int64_t steps = ceil_div(cin, kern->kc * 5 / 4);
     pb.kc_step = round_up(ceil_div(cin, steps), 16);
     pb.ncols_pad = round_up(cout, nr);
     const int64_t col_tiles = pb.ncols_pad / nr, blocks = ceil_div(pb.tiles, pb.block);
     if (threads > blocks) threads = (int)blocks;
 
-    const int64_t b_floats = round_up(16 * cin * pb.ncols_pad, 16), z_floats = round_up(cin, 16);
+    const int64_t b_floats = round_up(positions * cin * pb.ncols_pad, 16), z_floats = round_up(cin, 16);
     const int64_t taps_floats = flipped ? 0 : round_up(9 * cin * pb.ncols_pad, 16);
     /* Row-major V (gemm_tile_rows): a row stride that is a multiple of 128 floats would put
      * the 14 rows a micro-kernel reads at once into a few L1 sets; one more cache line
@@ -237,8 +414,8 @@ int ambient_conv2d_winograd(int64_t n, int64_t h, int64_t w, int64_t cin, int64_
     /* ... and only while a micro-kernel's 14 rows fit in half of L1 (at 512 channels the
      * packed sliver, one stream instead of 14, was faster: 8x8, 512 -> 512) */
     const int rows_kernel = kern->gemm_tile_rows != NULL && cin <= 256;
-    const int64_t a_floats = round_up(16 * pb.block * lda + mr * lda, 16), v_floats = round_up(16 * mr * cin, 16);
-    const int64_t m_floats = round_up(16 * pb.block * cout, 16);
+    const int64_t a_floats = round_up(positions * pb.block * lda + mr * lda, 16);
+    const int64_t v_floats = round_up(positions * mr * cin, 16), m_floats = round_up(positions * pb.block * cout, 16);
     const int64_t p_floats = round_up(9 * nr, 16), thread_floats = a_floats + v_floats + m_floats + p_floats;
     float *scratch = ambient_scratch_take(&winograd_scratch_slot, b_floats + z_floats + taps_floats + threads * thread_floats);
     if (scratch == NULL)
@@ -272,19 +449,22 @@ int ambient_conv2d_winograd(int64_t n, int64_t h, int64_t w, int64_t cin, int64_
                 /* V for the block row-major, [pos][rows][cin], which gemm_tile_rows reads as it
                  * is; the last sliver of the last position reads up to mr - 1 rows past the
                  * block, which stay zero */
-                transform_input(&pb, t0, (int)rows, lda, zero, apack);
-                if (rows % mr) memset(apack + 16 * rows * lda, 0, (size_t)((mr - rows % mr) * lda) * sizeof(float));
+                if (tile == 4) transform_input6(&pb, t0, (int)rows, lda, zero, apack);
+                else transform_input(&pb, t0, (int)rows, lda, zero, apack);
+                if (rows % mr)
+                    memset(apack + positions * rows * lda, 0, (size_t)((mr - rows % mr) * lda) * sizeof(float));
             } else {
                 /* V for the block, packed: apack + pos * block * cin + sliver * mr * cin + k * mr */
                 for (int64_t ir = 0; ir < rows; ir += mr) {
                     int r = (int)min64(mr, rows - ir);
-                    transform_input(&pb, t0 + ir, r, cin, zero, vbuf);
-                    for (int pos = 0; pos < 16; pos++)
+                    if (tile == 4) transform_input6(&pb, t0 + ir, r, cin, zero, vbuf);
+                    else transform_input(&pb, t0 + ir, r, cin, zero, vbuf);
+                    for (int pos = 0; pos < positions; pos++)
                         kern->pack_transposed(cin, r, mr, vbuf + pos * r * cin, cin,
                                               apack + pos * pb.block * cin + ir * cin);
                 }
             }
-            for (int pos = 0; pos < 16; pos++) {
+            for (int pos = 0; pos < positions; pos++) {
                 const float *b = bpack + pos * cin * pb.ncols_pad;
                 float *mpos = mbuf + pos * pb.block * cout;
                 for (int64_t pc = 0; pc < cin; pc += pb.kc_step) {
@@ -305,7 +485,8 @@ int ambient_conv2d_winograd(int64_t n, int64_t h, int64_t w, int64_t cin, int64_
                     }
                 }
             }
-            transform_output(&pb, t0, rows, mbuf);
+            if (tile == 4) transform_output6(&pb, t0, rows, mbuf);
+            else transform_output(&pb, t0, rows, mbuf);
         }
     }
     ambient_scratch_give(&winograd_scratch_slot, scratch);
