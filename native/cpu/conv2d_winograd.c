@@ -1,7 +1,7 @@
 /*
- * 3x3 "same" convolution (NHWC, stride 1, pad 1) by Winograd F(2x2, 3x3) or, for the forward
- * pass and the input gradient of larger images, F(4x4, 3x3) (see "F(4x4, 3x3)" and
- * winograd_tile below: the same scheme with 4x4 tiles and 36 positions); used by
+ * 3x3 "same" convolution (NHWC, stride 1, pad 1) by Winograd F(2x2, 3x3) or, where it saves
+ * work (winograd_tile below), F(4x4, 3x3): the same scheme with 4x4 tiles, 6x6 patches and 36
+ * positions (see "F(4x4, 3x3)" and, for the weight gradient, "by F(4x4)"); used by
  * ambient_conv2d_forward, ambient_conv2d_backward_input and (below, "Weight gradient")
  * ambient_conv2d_backward_weight; cpu/conv2d.c decides when.
  *
@@ -100,8 +100,9 @@ SIMD_CLONES static void transform_weight_taps(int nr, const float *restrict g0, 
  *   G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
  *   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
  * The transforms scale by up to 8, so float32 rounding grows: about 7e-7 of the sum of
- * |products| at 128 channels (F(2x2): 4e-8; the tests allow 2e-6). The weight gradient keeps
- * F(2x2). Each 1-D transform below maps six values (or three, G) to six (four, A^T). */
+ * |products| at 128 channels (F(2x2): 4e-8; the tests allow 1e-5 for F(4x4), 2e-6 otherwise).
+ * The weight gradient has its own F(4x4) below. Each 1-D transform maps six values (or three,
+ * G) to six (four, A^T). */
 #define AMBIENT_WINO6_BT(d0, d1, d2, d3, d4, d5, o0, o1, o2, o3, o4, o5) \
     o0 = 4.0f * d0 - 5.0f * d2 + d4;                                     \
     o1 = (d3 + d4) - 4.0f * (d1 + d2);                                   \
@@ -380,7 +381,11 @@ static int winograd_tile(int64_t h, int64_t w, int64_t cin, int64_t cout) {
     if (forced != NULL && (strcmp(forced, "2") == 0 || strcmp(forced, "4") == 0)) return forced[0] - '0';
     double tiles4 = (double)ceil_div(h, 4) * (double)ceil_div(w, 4);
     double f4 = 36.0 * tiles4, f2 = 16.0 * (double)ceil_div(h, 2) * (double)ceil_div(w, 2);
-    return f4 <= 0.75 * f2 && tiles4 >= 3.0 * (double)cin * (double)cout / 16384.0 ? 4 : 2;
+    int fewer_positions = f4 <= 0.75 * f2;
+    /* cin = cout = 0: the weight gradient, whose dU is per call whatever the tiles (1.4x to 1.5x
+     * faster with F(4x4) from 4x4 to 32x32 images, 128 and 256 channels) */
+    if (cin == 0 && cout == 0) return fewer_positions ? 4 : 2;
+    return fewer_positions && tiles4 >= 3.0 * (double)cin * (double)cout / 16384.0 ? 4 : 2;
 }
 
 int ambient_conv2d_winograd_applies(int64_t h, int64_t w) {
@@ -517,26 +522,28 @@ int ambient_conv2d_winograd(int64_t n, int64_t h, int64_t w, int64_t cin, int64_
 
 typedef struct {
     int64_t n, h, w, cin, cout, th, tw, tiles;
+    int tile, alpha;                            /* 2 and 4 (F(2x2)), or 4 and 6 (F(4x4)) */
     int64_t ranges, kc_max, rows_pad, cols_pad; /* dU_uv is rows_pad (c_out) x cols_pad (c_in) */
     const float *x, *dy, *zero;
     float *du; /* (range, position) blocks of rows_pad x cols_pad */
 } wino_weight_problem;
 
-/* The 4x4 patch d of tile t (x pixels (2 ty - 1 + a, 2 tx - 1 + b)) and its 2x2 gradient
- * (dy pixels (2 ty + i, 2 tx + j)), zero rows outside the image. */
-static void tile_pointers(const wino_weight_problem *pb, int64_t t, const float *d[16], const float *g[4]) {
+/* The alpha x alpha patch d of tile t (x pixels (tile ty - 1 + a, tile tx - 1 + b)) and its
+ * tile x tile gradient (dy pixels (tile ty + i, tile tx + j)), zero rows outside the image. */
+static void tile_pointers(const wino_weight_problem *pb, int64_t t, const float *d[36], const float *g[16]) {
     int64_t per_image = pb->th * pb->tw, img = t / per_image, ty = (t % per_image) / pb->tw, tx = t % pb->tw;
-    for (int a = 0; a < 4; a++)
-        for (int b = 0; b < 4; b++) {
-            int64_t yy = 2 * ty - 1 + a, xx = 2 * tx - 1 + b;
-            d[a * 4 + b] = (yy < 0 || yy >= pb->h || xx < 0 || xx >= pb->w)
-                               ? pb->zero
-                               : pb->x + ((img * pb->h + yy) * pb->w + xx) * pb->cin;
+    const int m = pb->tile, alpha = pb->alpha;
+    for (int a = 0; a < alpha; a++)
+        for (int b = 0; b < alpha; b++) {
+            int64_t yy = m * ty - 1 + a, xx = m * tx - 1 + b;
+            d[a * alpha + b] = (yy < 0 || yy >= pb->h || xx < 0 || xx >= pb->w)
+                                   ? pb->zero
+                                   : pb->x + ((img * pb->h + yy) * pb->w + xx) * pb->cin;
         }
-    for (int i = 0; i < 2; i++)
-        for (int j = 0; j < 2; j++) {
-            int64_t yy = 2 * ty + i, xx = 2 * tx + j;
-            g[i * 2 + j] = (yy >= pb->h || xx >= pb->w) ? pb->zero : pb->dy + ((img * pb->h + yy) * pb->w + xx) * pb->cout;
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < m; j++) {
+            int64_t yy = m * ty + i, xx = m * tx + j;
+            g[i * m + j] = (yy >= pb->h || xx >= pb->w) ? pb->zero : pb->dy + ((img * pb->h + yy) * pb->w + xx) * pb->cout;
         }
 }
 
@@ -547,7 +554,7 @@ static void tile_pointers(const wino_weight_problem *pb, int64_t t, const float 
 static void transform_chunk_plain(const wino_weight_problem *pb, int mr, int nr, int u0, int nu, int64_t t0,
                                   int64_t kc, float *apack, int64_t a_pos, float *bpack, int64_t b_pos) {
     for (int64_t p = 0; p < kc; p++) {
-        const float *d[16], *g[4];
+        const float *d[36], *g[16];
         tile_pointers(pb, t0 + p, d, g);
         for (int64_t c = 0; c < pb->cols_pad; c++) {
             float *out = bpack + (c / nr) * pb->kc_max * nr + p * nr + c % nr;
@@ -599,7 +606,7 @@ __attribute__((target("avx512f"))) static void transform_chunk_avx512(const wino
                                                                       int64_t b_pos) {
     const __mmask16 store_y = lanes_mask(mr);
     for (int64_t p = 0; p < kc; p++) {
-        const float *d[16], *g[4];
+        const float *d[36], *g[16];
         tile_pointers(pb, t0 + p, d, g);
         float *sliver = bpack + p * nr;
         for (int64_t c0 = 0; c0 < pb->cols_pad; c0 += nr, sliver += pb->kc_max * nr)
@@ -645,6 +652,115 @@ __attribute__((target("avx512f"))) static void transform_chunk_avx512(const wino
 }
 #endif
 
+/* ---- The weight gradient by F(4x4): dW = G^T [ sum over tiles (A dy_t A^T) o (B^T d_t B) ] G with
+ * the 6x6 patches, 4x4 gradient tiles and the matrices of "F(4x4, 3x3)" above (A = (A^T)^T,
+ * 6 x 4): 36 products of K = tiles, 2.25 multiply-adds per pixel and channel pair against F(2x2)'s 4. */
+
+/* Row u of A (6 x 4) applied to four values (the "* 1.0f" gives every branch the type of an
+ * arithmetic result, which for vectors differs from __m512's; it folds away). */
+#define AMBIENT_WINO6_A_ROW(u, g0, g1, g2, g3)                                  \
+    ((u) == 0 ? (g0) * 1.0f : (u) == 1 ? ((g0) + (g2)) + ((g1) + (g3))                 \
+     : (u) == 2 ? ((g0) + (g2)) - ((g1) + (g3))                                 \
+     : (u) == 3 ? ((g0) + 4.0f * (g2)) + 2.0f * ((g1) + 4.0f * (g3))            \
+     : (u) == 4 ? ((g0) + 4.0f * (g2)) - 2.0f * ((g1) + 4.0f * (g3)) : (g3) * 1.0f)
+/* Row u of B^T applied to six values. */
+#define AMBIENT_WINO6_BT_ROW(u, d0, d1, d2, d3, d4, d5)                         \
+    ((u) == 0 ? 4.0f * (d0) - 5.0f * (d2) + (d4)                                \
+     : (u) == 1 ? ((d3) + (d4)) - 4.0f * ((d1) + (d2))                          \
+     : (u) == 2 ? ((d4) - (d3)) + 4.0f * ((d1) - (d2))                          \
+     : (u) == 3 ? ((d4) - (d2)) + 2.0f * ((d3) - (d1))                          \
+     : (u) == 4 ? ((d4) - (d2)) - 2.0f * ((d3) - (d1)) : 4.0f * (d1) - 5.0f * (d3) + (d5))
+
+/* As transform_chunk_plain, for F(4x4): rows u0 .. u0 + nu - 1, six positions each. */
+static void transform_chunk6_plain(const wino_weight_problem *pb, int mr, int nr, int u0, int nu, int64_t t0,
+                                   int64_t kc, float *apack, int64_t a_pos, float *bpack, int64_t b_pos) {
+    for (int64_t p = 0; p < kc; p++) {
+        const float *d[36], *g[16];
+        tile_pointers(pb, t0 + p, d, g);
+        for (int64_t c = 0; c < pb->cols_pad; c++) {
+            float *out = bpack + (c / nr) * pb->kc_max * nr + p * nr + c % nr;
+            float col[6][6]; /* col[a][b] = d[a][b][c] */
+            for (int k = 0; k < 36; k++) col[k / 6][k % 6] = c < pb->cin ? d[k][c] : 0.0f;
+            for (int q = 0; q < nu; q++) {
+                int u = u0 + q;
+                float e[6];
+                for (int b = 0; b < 6; b++)
+                    e[b] = AMBIENT_WINO6_BT_ROW(u, col[0][b], col[1][b], col[2][b], col[3][b], col[4][b], col[5][b]);
+                for (int v = 0; v < 6; v++)
+                    out[(q * 6 + v) * b_pos] = AMBIENT_WINO6_BT_ROW(v, e[0], e[1], e[2], e[3], e[4], e[5]);
+            }
+        }
+        for (int64_t c = 0; c < pb->rows_pad; c++) {
+            float *out = apack + (c / mr) * pb->kc_max * mr + p * mr + c % mr;
+            float gv[4][4];
+            for (int k = 0; k < 16; k++) gv[k / 4][k % 4] = c < pb->cout ? g[k][c] : 0.0f;
+            for (int q = 0; q < nu; q++) {
+                int u = u0 + q;
+                float r[4];
+                for (int j = 0; j < 4; j++) r[j] = AMBIENT_WINO6_A_ROW(u, gv[0][j], gv[1][j], gv[2][j], gv[3][j]);
+                for (int v = 0; v < 6; v++) out[(q * 6 + v) * a_pos] = AMBIENT_WINO6_A_ROW(v, r[0], r[1], r[2], r[3]);
+            }
+        }
+    }
+}
+
+#ifdef HAVE_TRANSFORM_AVX512
+/* The same with AVX-512, 16 channels at a time (V) and one mr sliver at a time (Y); the rows
+ * u are compile-time constants in each instance, so the row formulas fold. */
+static inline __attribute__((always_inline, target("avx512f"))) void
+transform_chunk6_body(const wino_weight_problem *pb, int mr, int nr, int u0, int nu, int64_t t0, int64_t kc,
+                      float *apack, int64_t a_pos, float *bpack, int64_t b_pos) {
+    const __mmask16 store_y = lanes_mask(mr);
+    for (int64_t p = 0; p < kc; p++) {
+        const float *d[36], *g[16];
+        tile_pointers(pb, t0 + p, d, g);
+        float *sliver = bpack + p * nr;
+        for (int64_t c0 = 0; c0 < pb->cols_pad; c0 += nr, sliver += pb->kc_max * nr)
+            for (int half = 0; half < nr; half += 16) {
+                int64_t c = c0 + half;
+                __mmask16 m = lanes_mask(pb->cin - c);
+                float *out = sliver + half;
+                __m512 e[3][6];
+                for (int b = 0; b < 6; b++) {
+                    __m512 x0 = _mm512_maskz_loadu_ps(m, d[b] + c), x1 = _mm512_maskz_loadu_ps(m, d[6 + b] + c);
+                    __m512 x2 = _mm512_maskz_loadu_ps(m, d[12 + b] + c), x3 = _mm512_maskz_loadu_ps(m, d[18 + b] + c);
+                    __m512 x4 = _mm512_maskz_loadu_ps(m, d[24 + b] + c), x5 = _mm512_maskz_loadu_ps(m, d[30 + b] + c);
+                    for (int q = 0; q < nu; q++) e[q][b] = AMBIENT_WINO6_BT_ROW(u0 + q, x0, x1, x2, x3, x4, x5);
+                }
+                for (int q = 0; q < nu; q++)
+                    for (int v = 0; v < 6; v++)
+                        _mm512_store_ps(out + (q * 6 + v) * b_pos,
+                                        AMBIENT_WINO6_BT_ROW(v, e[q][0], e[q][1], e[q][2], e[q][3], e[q][4], e[q][5]));
+            }
+        float *out = apack + p * mr;
+        for (int64_t c = 0; c < pb->rows_pad; c += mr, out += pb->kc_max * mr) {
+            __mmask16 m = lanes_mask(pb->cout - c);
+            __m512 gv[16];
+            for (int k = 0; k < 16; k++) gv[k] = _mm512_maskz_loadu_ps(m, g[k] + c);
+            for (int q = 0; q < nu; q++) {
+                int u = u0 + q;
+                __m512 r0 = AMBIENT_WINO6_A_ROW(u, gv[0], gv[4], gv[8], gv[12]);
+                __m512 r1 = AMBIENT_WINO6_A_ROW(u, gv[1], gv[5], gv[9], gv[13]);
+                __m512 r2 = AMBIENT_WINO6_A_ROW(u, gv[2], gv[6], gv[10], gv[14]);
+                __m512 r3 = AMBIENT_WINO6_A_ROW(u, gv[3], gv[7], gv[11], gv[15]);
+                for (int v = 0; v < 6; v++)
+                    _mm512_mask_storeu_ps(out + (q * 6 + v) * a_pos, store_y, AMBIENT_WINO6_A_ROW(v, r0, r1, r2, r3));
+            }
+        }
+    }
+}
+
+__attribute__((target("avx512f"))) static void transform_chunk6_avx512(const wino_weight_problem *pb, int mr, int nr,
+                                                                       int u0, int nu, int64_t t0, int64_t kc,
+                                                                       float *apack, int64_t a_pos, float *bpack,
+                                                                       int64_t b_pos) {
+    /* the passes two threads (rows 0-2, 3-5) or one (0-2, 3-5) take, then the rest */
+    if (u0 == 0 && nu == 3) transform_chunk6_body(pb, mr, nr, 0, 3, t0, kc, apack, a_pos, bpack, b_pos);
+    else if (u0 == 3 && nu == 3) transform_chunk6_body(pb, mr, nr, 3, 3, t0, kc, apack, a_pos, bpack, b_pos);
+    else transform_chunk6_body(pb, mr, nr, u0, nu, t0, kc, apack, a_pos, bpack, b_pos);
+}
+#endif
+
 /* dU of rows u0 .. u0 + nu - 1 over the tiles of one range, into the range's blocks. */
 static void weight_item(const wino_weight_problem *pb, const ambient_cpu_kernels *kern, int u0, int nu, int64_t range,
                         float *apack, float *bpack) {
@@ -652,20 +768,26 @@ static void weight_item(const wino_weight_problem *pb, const ambient_cpu_kernels
     const int64_t t0 = pb->tiles * range / pb->ranges, t1 = pb->tiles * (range + 1) / pb->ranges;
     const int64_t ldc = pb->cols_pad, block = pb->rows_pad * ldc;
     const int64_t a_pos = pb->rows_pad * pb->kc_max, b_pos = pb->cols_pad * pb->kc_max;
-    for (int ub = u0; ub < u0 + nu; ub += 2) {
-        int rows = u0 + nu - ub < 2 ? 1 : 2;
-        float *du0 = pb->du + (range * 16 + ub * 4) * block;
-        if (t1 == t0) memset(du0, 0, (size_t)(rows * 4 * block) * sizeof(float));
+    const int alpha = pb->alpha, pass_rows = pb->tile == 4 ? 3 : 2;
+    for (int ub = u0; ub < u0 + nu; ub += pass_rows) {
+        int rows = (int)min64(pass_rows, u0 + nu - ub);
+        float *du0 = pb->du + (range * alpha * alpha + ub * alpha) * block;
+        if (t1 == t0) memset(du0, 0, (size_t)(rows * alpha * block) * sizeof(float));
         for (int64_t tc = t0; tc < t1; tc += pb->kc_max) {
             int64_t kc = min64(pb->kc_max, t1 - tc);
             float beta = tc == t0 ? 0.0f : 1.0f;
 #ifdef HAVE_TRANSFORM_AVX512
-            if (kern == &ambient_cpu_kernels_avx512)
+            if (kern == &ambient_cpu_kernels_avx512 && pb->tile == 4)
+                transform_chunk6_avx512(pb, mr, nr, ub, rows, tc, kc, apack, a_pos, bpack, b_pos);
+            else if (kern == &ambient_cpu_kernels_avx512)
                 transform_chunk_avx512(pb, mr, nr, ub, rows, tc, kc, apack, a_pos, bpack, b_pos);
             else
 #endif
+            if (pb->tile == 4)
+                transform_chunk6_plain(pb, mr, nr, ub, rows, tc, kc, apack, a_pos, bpack, b_pos);
+            else
                 transform_chunk_plain(pb, mr, nr, ub, rows, tc, kc, apack, a_pos, bpack, b_pos);
-            for (int q = 0; q < rows * 4; q++) {
+            for (int q = 0; q < rows * alpha; q++) {
                 const float *a = apack + q * a_pos, *b = bpack + q * b_pos;
                 float *du = du0 + q * block;
                 for (int64_t j = 0; j < ldc; j += nr)
@@ -734,6 +856,54 @@ SIMD_CLONES static void weight_output(const wino_weight_problem *pb, int64_t o, 
     }
 }
 
+/* As weight_output, for F(4x4): dW[o, a, b, i] = sum_uv G[u, a] G[v, b] dU_uv[o, i]. */
+SIMD_CLONES static void weight_output6(const wino_weight_problem *pb, int64_t o, float beta, float *dweight) {
+    const int64_t block = pb->rows_pad * pb->cols_pad, cin = pb->cin;
+    float *base = pb->du + o * pb->cols_pad;
+    for (int64_t r = 1; r < pb->ranges; r++)
+        for (int pos = 0; pos < 36; pos++) {
+            float *restrict into = base + pos * block;
+            const float *restrict from = base + (r * 36 + pos) * block;
+#pragma omp simd
+            for (int64_t i = 0; i < cin; i++) into[i] += from[i];
+        }
+    float *restrict out = dweight + o * 9 * cin;
+    for (int64_t i0 = 0; i0 < cin; i0 += WINO6_CHUNK) {
+        const int len = (int)min64(WINO6_CHUNK, cin - i0);
+        float t[3][6][WINO6_CHUNK]; /* t[a][v] = sum_u G[u, a] dU_uv */
+        for (int v = 0; v < 6; v++) {
+            const float *restrict m = base + v * block + i0;
+#pragma omp simd
+            for (int c = 0; c < len; c++) {
+                float m0 = m[c], m1 = m[6 * block + c], m2 = m[12 * block + c], m3 = m[18 * block + c];
+                float m4 = m[24 * block + c], m5 = m[30 * block + c];
+                t[0][v][c] = 0.25f * m0 - (1.0f / 6.0f) * (m1 + m2) + (1.0f / 24.0f) * (m3 + m4);
+                t[1][v][c] = (1.0f / 6.0f) * (m2 - m1) + (1.0f / 12.0f) * (m3 - m4);
+                t[2][v][c] = (1.0f / 6.0f) * ((m3 + m4) - (m1 + m2)) + m5;
+            }
+        }
+        for (int a = 0; a < 3; a++) {
+            float *restrict w0 = out + a * 3 * cin + i0;
+#pragma omp simd
+            for (int c = 0; c < len; c++) {
+                float m0 = t[a][0][c], m1 = t[a][1][c], m2 = t[a][2][c], m3 = t[a][3][c], m4 = t[a][4][c], m5 = t[a][5][c];
+                float b0 = 0.25f * m0 - (1.0f / 6.0f) * (m1 + m2) + (1.0f / 24.0f) * (m3 + m4);
+                float b1 = (1.0f / 6.0f) * (m2 - m1) + (1.0f / 12.0f) * (m3 - m4);
+                float b2 = (1.0f / 6.0f) * ((m3 + m4) - (m1 + m2)) + m5;
+                if (beta == 0.0f) {
+                    w0[c] = b0;
+                    w0[cin + c] = b1;
+                    w0[2 * cin + c] = b2;
+                } else {
+                    w0[c] = b0 + beta * w0[c];
+                    w0[cin + c] = b1 + beta * w0[cin + c];
+                    w0[2 * cin + c] = b2 + beta * w0[2 * cin + c];
+                }
+            }
+        }
+    }
+}
+
 static int64_t gcd64(int64_t a, int64_t b) { return b == 0 ? a : gcd64(b, a % b); }
 
 int ambient_conv2d_winograd_weight_applies(int64_t h, int64_t w, int64_t cin, int64_t cout) {
@@ -751,30 +921,33 @@ int ambient_conv2d_winograd_weight_applies(int64_t h, int64_t w, int64_t cin, in
 int ambient_conv2d_winograd_weight(int64_t n, int64_t h, int64_t w, int64_t cin, int64_t cout, const float *x,
                                    const float *dy, float beta, float *dweight, int threads) {
     const ambient_cpu_kernels *kern = ambient_cpu_kernels_get();
-    wino_weight_problem pb = {.n = n, .h = h, .w = w, .cin = cin, .cout = cout, .th = ceil_div(h, 2), .tw = ceil_div(w, 2)};
+    const int tile = winograd_tile(h, w, 0, 0), alpha = tile + 2;
+    wino_weight_problem pb = {.n = n, .h = h, .w = w, .cin = cin, .cout = cout, .th = ceil_div(h, tile),
+                              .tw = ceil_div(w, tile), .tile = tile, .alpha = alpha};
     pb.tiles = n * pb.th * pb.tw;
     /* one item per thread: `groups` groups of rows u times `ranges` ranges of tiles */
-    const int groups = (int)gcd64(4, threads), rows_per_group = 4 / groups;
+    const int groups = (int)gcd64(alpha, threads), rows_per_group = alpha / groups;
     pb.ranges = threads / groups;
     pb.rows_pad = round_up(cout, kern->mr);
     pb.cols_pad = round_up(cin, kern->nr);
-    /* kc: the packed panels of up to 8 positions in about 512 KiB of L2 */
-    int64_t kc = (INT64_C(512) << 10) / (8 * 4 * (pb.rows_pad + pb.cols_pad)) / 16 * 16;
+    /* positions per pass (weight_item: rows u two (F(2x2)) or three (F(4x4)) at a time); kc:
+     * their packed panels in about 512 KiB of L2 */
+    const int positions = (int)min64(tile == 4 ? 3 : 2, rows_per_group) * alpha;
+    int64_t kc = (INT64_C(512) << 10) / (positions * 4 * (pb.rows_pad + pb.cols_pad)) / 16 * 16;
     if (kc < 32) kc = 32;
     pb.kc_max = min64(kc, round_up(ceil_div(pb.tiles, pb.ranges), 16));
     pb.x = x;
     pb.dy = dy;
 
-    const int positions = rows_per_group < 2 ? 4 : 8;
     /* sizes near the header's limits would overflow the products below: refuse them first */
-    double floats = 16.0 * (double)pb.ranges * (double)pb.rows_pad * (double)pb.cols_pad +
+    double floats = alpha * alpha * (double)pb.ranges * (double)pb.rows_pad * (double)pb.cols_pad +
                     (double)threads * positions * (double)pb.kc_max * (double)(pb.rows_pad + pb.cols_pad);
     if (floats > 0x1p56)
         return ambient_fail(AMBIENT_STATUS_OUT_OF_MEMORY, "ambient_conv2d_backward_weight: %g floats of Winograd buffers are too many",
                             floats);
     const int64_t a_floats = positions * pb.rows_pad * pb.kc_max, b_floats = positions * pb.cols_pad * pb.kc_max;
     const int64_t z_floats = round_up((cin > cout ? cin : cout) + 32, 16);
-    const int64_t du_floats = pb.ranges * 16 * pb.rows_pad * pb.cols_pad;
+    const int64_t du_floats = pb.ranges * alpha * alpha * pb.rows_pad * pb.cols_pad;
     float *scratch = ambient_scratch_take(&winograd_scratch_slot, z_floats + du_floats + threads * (a_floats + b_floats));
     if (scratch == NULL)
         return ambient_fail(AMBIENT_STATUS_OUT_OF_MEMORY, "ambient_conv2d_backward_weight: cannot allocate Winograd buffers");
@@ -789,7 +962,10 @@ int ambient_conv2d_winograd_weight(int64_t n, int64_t h, int64_t w, int64_t cin,
         for (int item = 0; item < threads; item++)
             weight_item(&pb, kern, (item % groups) * rows_per_group, rows_per_group, item / groups, apack, bpack);
 #pragma omp for schedule(static)
-        for (int64_t o = 0; o < cout; o++) weight_output(&pb, o, beta, dweight);
+        for (int64_t o = 0; o < cout; o++) {
+            if (tile == 4) weight_output6(&pb, o, beta, dweight);
+            else weight_output(&pb, o, beta, dweight);
+        }
     }
     ambient_scratch_give(&winograd_scratch_slot, scratch);
     return AMBIENT_STATUS_OK;
