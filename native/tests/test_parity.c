@@ -31,7 +31,8 @@
  * function, name their backends, and that the CUDA one answers AMBIENT_STATUS_NO_DEVICE with a
  * message, says "no CUDA device", and exits 0. Exit status 1 on any mismatch or failed call.
  *
- * Options: --quick (skip the large shapes), --filter SUBSTRING (kernels whose name contains it),
+ * Options: --quick (skip the large shapes), --filter SUBSTRING[,SUBSTRING...] (kernels whose name
+ * contains one of them),
  * --csv FILE (the table as CSV too).
  */
 #define _GNU_SOURCE
@@ -476,7 +477,18 @@ static case_t *new_case(const char *kernel, call_fn call, double tol) {
     return &c;
 }
 
-static int wanted(const char *kernel) { return !filter || strstr(kernel, filter) != NULL; }
+/* --filter takes substrings separated by commas: a kernel is run when its name contains one. */
+static int wanted(const char *kernel) {
+    if (!filter) return 1;
+    for (const char *part = filter; *part;) {
+        size_t len = strcspn(part, ",");
+        char piece[64];
+        snprintf(piece, sizeof piece, "%.*s", (int)(len < sizeof piece ? len : sizeof piece - 1), part);
+        if (piece[0] != '\0' && strstr(kernel, piece) != NULL) return 1;
+        part += len + (part[len] == ',');
+    }
+    return 0;
+}
 
 /* Float32 tolerance for a reduction of length k. */
 static double tol_k(int64_t k) {
@@ -493,8 +505,11 @@ static double tol_matmul(int64_t k) {
 }
 
 static void gemm_cases(void) {
-    const int64_t shapes[][8] = {{0, 0, 1, 37, 29, 53, 0}, {1, 1, 3, 65, 130, 17, 1}, {0, 1, 1, 1, 1, 1, 0},
-                                 {1, 0, 2, 300, 260, 300, 1}, {0, 0, 1, 1024, 1024, 1024, 0}};
+    /* ta, tb, batch, m, n, k, beta != 0; the last two take the tensor cores' 128 x 128 tiles */
+    const int64_t shapes[][8] = {{0, 0, 1, 37, 29, 53, 0},       {1, 1, 3, 65, 130, 17, 1},
+                                 {0, 1, 1, 1, 1, 1, 0},          {1, 0, 2, 300, 260, 300, 1},
+                                 {0, 0, 1, 1024, 1024, 1024, 0}, {1, 1, 1, 2049, 1537, 777, 1},
+                                 {0, 1, 1, 4096, 4096, 4096, 0}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const int64_t *v = shapes[s];
         if (quick && v[3] * v[4] * v[5] > 10000000) continue;
@@ -1018,7 +1033,7 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[a], "--csv") == 0 && a + 1 < argc) csv_path = argv[++a];
         else if (npaths < 2 && argv[a][0] != '-') paths[npaths++] = argv[a];
         else {
-            fprintf(stderr, "usage: test_parity [--quick] [--filter NAME] [--csv FILE] [cpu_lib cuda_lib]\n");
+            fprintf(stderr, "usage: test_parity [--quick] [--filter NAME[,NAME...]] [--csv FILE] [cpu_lib cuda_lib]\n");
             return 2;
         }
     }

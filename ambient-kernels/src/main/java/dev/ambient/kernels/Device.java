@@ -248,6 +248,18 @@ public final class Device {
                 out -> backend.api.ambient_benchmark_memory_bandwidth(bytes, seconds, out));
     }
 
+    /**
+     * Rate of this device's own matrix multiply on an {@code n}^3 problem, GFLOP/s, measured for
+     * about {@code seconds}: float32 on the CPU; on CUDA the precision of its matrix products
+     * ({@code AMBIENT_CUDA_MATMUL}, bf16 tensor cores by default), the ceiling convolutions are
+     * read against. {@code n} in [64, 16384].
+     */
+    public double measureMatmulPeak(long n, double seconds) {
+        activate();
+        return backend.callForDouble("ambient_benchmark_matmul_peak",
+                out -> backend.api.ambient_benchmark_matmul_peak(n, seconds, out));
+    }
+
     Backend backend() {
         return backend;
     }
