@@ -5,15 +5,19 @@
 #   2. builds libambient_cpu.so and libambient_cuda.so with CMake (Release) in OUTDIR/build
 #   3. runs the C tests (ctest; test_cuda_load then checks the GPU path too)
 #   4. runs the CPU-vs-CUDA parity harness (native/tests/test_parity.c) over every kernel and
-#      writes its table to OUTDIR/parity.txt and OUTDIR/parity.csv
+#      writes its table to OUTDIR/parity.txt and OUTDIR/parity.csv (matrix products in the
+#      precision AMBIENT_CUDA_MATMUL chooses: bf16 tensor cores unless set; the table's header
+#      and the measured matmul ceiling say which), then gemm and the convolutions once more
+#      with AMBIENT_CUDA_MATMUL=fp32, the exact SIMT path (OUTDIR/parity_fp32.txt)
 #   5. Java: when $AMBIENT_JAVA names a java binary (a jlink'ed runtime works) or `java` is on
 #      PATH, records its version; the W2/W3 train-step benchmark is not wired up yet, see
 #      run_java below (the hook where it goes)
 # Every stage has a time limit, logs to OUTDIR, and the summary (OUTDIR/summary.txt) says what
 # passed. Exit status: 0 when the build, the tests and the parity harness passed on a GPU (1
 # otherwise, including on a machine where no GPU answers).
-# Options (environment): AMBIENT_PARITY_ARGS (e.g. "--quick" or "--filter conv2d"),
-# AMBIENT_BUILD_JOBS (default: all cores).
+# Options (environment): AMBIENT_PARITY_ARGS (e.g. "--quick" or "--filter gemm,conv2d"),
+# AMBIENT_BUILD_JOBS (default: all cores), AMBIENT_CUDA_MATMUL (bf16, the default, tf32 or fp32:
+# the precision of the CUDA library's matrix products in the main parity run).
 set -euo pipefail
 
 if [ $# -ne 1 ]; then
@@ -88,6 +92,19 @@ if [ -f "$BUILD/libambient_cuda.so" ]; then
   fi
   fails=$(grep -c ' FAIL ' "$OUT/parity.txt" || true)
   if [ "$fails" -gt 0 ]; then note "parity: $fails failing case(s)"; fi
+  note "parity: $(grep -m1 '^test_parity: matrix products' "$OUT/parity.txt" || echo 'precision of matrix products not reported')"
+  note "parity: $(grep -m1 '^test_parity: measured matmul ceiling' "$OUT/parity.txt" || echo 'matmul ceiling not measured')"
+
+  # ---- 4b. Matrix products on the exact float32 path (the SIMT kernels) -----------------------
+  # The run above takes AMBIENT_CUDA_MATMUL from the environment (bf16 tensor cores unless set);
+  # this one checks and times gemm and the convolutions in fp32 too, at the smaller shapes.
+  if [ "${AMBIENT_CUDA_MATMUL:-bf16}" != "fp32" ]; then
+    AMBIENT_CUDA_MATMUL=fp32 stage parity_fp32 150 "$BUILD/tests/test_parity" --quick --filter gemm,conv2d \
+      --csv "$OUT/parity_fp32.csv" "$BUILD/libambient_cpu.so" "$BUILD/libambient_cuda.so" || true
+    cp "$OUT/parity_fp32.log" "$OUT/parity_fp32.txt"
+    fails=$(grep -c ' FAIL ' "$OUT/parity_fp32.txt" || true)
+    if [ "$fails" -gt 0 ]; then note "parity_fp32: $fails failing case(s)"; fi
+  fi
 fi
 
 # ---- 5. Java (hook) ---------------------------------------------------------------------------

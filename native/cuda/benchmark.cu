@@ -7,7 +7,13 @@
  *   bandwidth:  a device-to-device copy between two buffers of bytes / 2 (cudaMemcpyAsync),
  *               repeated for about `seconds`; GB/s = (read + written bytes) / time of the best
  *               repetition, each timed with CUDA events.
- * Same argument rules as the CPU backend (seconds in (0, 60], bytes in [1 MiB, 1 TiB]).
+ *   matmul:     ambient_gemm on n x n x n (float32 tensors, so the operands' conversion is
+ *               counted) in the precision AMBIENT_CUDA_MATMUL chose: the tensor-core ceiling
+ *               (bf16 by default) that convolution rates are read against. One unmeasured
+ *               call, then back-to-back calls between two CUDA events for about `seconds`;
+ *               GFLOP/s = 2 n^3 calls / time.
+ * Same argument rules as the CPU backend (seconds in (0, 60], bytes in [1 MiB, 1 TiB],
+ * n in [64, 16384]).
  */
 #include "internal.cuh"
 
@@ -180,5 +186,68 @@ int ambient_benchmark_memory_bandwidth(int64_t bytes, double seconds, double *gb
         repetitions++;
     } while (wall_seconds() - start < seconds || repetitions < 2);
     *gb_per_s = best * 1e-9;
+    return AMBIENT_STATUS_OK;
+}
+
+#define MIN_MATMUL_N 64
+#define MAX_MATMUL_N 16384
+
+/* Non-zero, not all equal operands for the matmul ceiling (value i of a buffer). */
+struct matmul_fill_op {
+    float *x;
+    float scale, offset;
+    __device__ void operator()(int64_t i) const { x[i] = (float)(i % 251) * scale + offset; }
+};
+
+int ambient_benchmark_matmul_peak(int64_t n, double seconds, double *gflops) {
+    ambient_cuda_clear_error();
+    AMBIENT_REQUIRE_POINTER(gflops);
+    *gflops = 0.0;
+    AMBIENT_REQUIRE(n >= MIN_MATMUL_N && n <= MAX_MATMUL_N, "%s: n = %lld is not in [%d, %d]", __func__,
+                    (long long)n, MIN_MATMUL_N, MAX_MATMUL_N);
+    int status = require_seconds(__func__, seconds);
+    if (status) return status;
+    ambient_cuda_context ctx;
+    status = ambient_cuda_begin(__func__, &ctx);
+    if (status) return status;
+
+    benchmark_resources r(ctx.stream);
+    AMBIENT_CUDA_CHECK(cudaEventCreate(&r.start));
+    AMBIENT_CUDA_CHECK(cudaEventCreate(&r.stop));
+    const int64_t count = n * n;
+    /* A and B in one block, C in the other. */
+    AMBIENT_CUDA_CHECK(cudaMalloc(&r.block0, 2 * (size_t)count * sizeof(float)));
+    AMBIENT_CUDA_CHECK(cudaMalloc(&r.block1, (size_t)count * sizeof(float)));
+    float *a = (float *)r.block0, *b = a + count, *c = (float *)r.block1;
+    AMBIENT_CUDA_CHECK(ambient_for_each(ctx, count, matmul_fill_op{a, 1.0f / 251.0f, 0.01f}));
+    AMBIENT_CUDA_CHECK(ambient_for_each(ctx, count, matmul_fill_op{b, 1.0f / 251.0f, -0.5f}));
+
+    /* ambient_gemm queues on ctx.stream, between the events; its message names it. */
+#define MATMUL_CALL()                                                                              \
+    do {                                                                                           \
+        status = ambient_gemm(0, 0, 1, n, n, n, 1.0f, a, n, 0, b, n, 0, 0.0f, c, n, 0);            \
+        if (status) return status;                                                                 \
+    } while (0)
+    MATMUL_CALL();
+    AMBIENT_CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
+    int64_t calls = 0;
+    double elapsed = 0.0;
+    double started = wall_seconds();
+    AMBIENT_CUDA_CHECK(cudaEventRecord(r.start, ctx.stream));
+    do {
+        /* Queue about a tenth of the time between checks, so the GPU never waits for the host. */
+        double queued_until = wall_seconds() + 0.1 * seconds;
+        do {
+            MATMUL_CALL();
+            calls++;
+        } while (wall_seconds() < queued_until && calls % 64 != 0);
+        AMBIENT_CUDA_CHECK(cudaEventRecord(r.stop, ctx.stream));
+        AMBIENT_CUDA_CHECK(cudaEventSynchronize(r.stop));
+        float ms = 0.0f;
+        AMBIENT_CUDA_CHECK(cudaEventElapsedTime(&ms, r.start, r.stop));
+        elapsed = 1e-3 * ms;
+    } while (elapsed < seconds && wall_seconds() - started < 4.0 * seconds + 1.0);
+#undef MATMUL_CALL
+    *gflops = 2.0 * (double)n * (double)n * (double)n * (double)calls / elapsed * 1e-9;
     return AMBIENT_STATUS_OK;
 }

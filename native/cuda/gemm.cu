@@ -1,10 +1,25 @@
 /*
  * ambient_gemm on the GPU: for each b in [0, batch), C_b = alpha * op(A_b) * op(B_b) + beta * C_b,
- * row-major float32 (see ambient.h), plain fp32 FMA (no TF32: callers expect float32 accuracy).
+ * row-major float32 at the interface (see ambient.h), in the precision AMBIENT_CUDA_MATMUL
+ * chooses (read once per process, library.cu):
+ *   bf16 (default)  tensor cores, mma.sync m16n8k16 with bf16 operands and float32 accumulation
+ *                   (mma.cuh): each operand is rounded once to bf16 (8 significant bits, relative
+ *                   error <= 2^-8), so results differ from float32 by ~2e-3 of their rms
+ *   tf32            tensor cores, mma.sync m16n8k8 with tf32 operands (11 significant bits),
+ *                   ~3e-4 of the rms
+ *   fp32            the float32 SIMT kernel below, the exact path (float32 rounding only)
+ * All three have the same semantics: any m, n, k, leading dimension and alignment, both
+ * transposes, batches, beta == 0 never reads C, k == 0 gives C = beta * C.
  *
- * Shared-memory tiled SGEMM with register blocking. A block computes a BM x BM tile of C
- * (BM = 128 with 256 threads, or BM = 64 with 64 threads when 128-tiles would not fill the
- * SMs); each thread owns 8 x 8 outputs: rows {ty*4 .. ty*4+3} and {BM/2 + ty*4 ..} and the
+ * Tensor cores (gemm_mma_kernel): a block computes a 128 x 128 tile of C with 8 warps (or a
+ * 64 x 64 tile with 4 warps when 128-tiles would not give every SM one), staging op(A) and
+ * op(B) slices into shared memory k-contiguous, converted on the way; see mma.cuh. Compiled for
+ * sm_80 and sm_90, never run on a GPU yet (native/tests/test_cuda_mma.cu emulates the block's
+ * data movement and fragments on the host; native/tests/test_parity.c checks it on a GPU).
+ *
+ * SIMT float32 (gemm_kernel): shared-memory tiled SGEMM with register blocking. A block
+ * computes a BM x BM tile of C (BM = 128 with 256 threads, or BM = 64 with 64 threads when
+ * 128-tiles would not fill the SMs); each thread owns 8 x 8 outputs: rows {ty*4 .. ty*4+3} and {BM/2 + ty*4 ..} and the
  * same split for columns, so its shared-memory reads are two float4 per operand per k step.
  * The k loop walks BK = 8 wide slices: op(A) and op(B) slices are stored k-major in shared
  * memory (As[k][row], Bs[k][col], padded by 4 floats against bank conflicts), double
@@ -20,6 +35,7 @@
  * (no products) is a separate grid-stride kernel, C = beta * C.
  */
 #include "internal.cuh"
+#include "mma.cuh"
 
 #define BK 8
 #define PAD 4
@@ -170,9 +186,40 @@ gemm_kernel(int64_t m, int64_t n, int64_t k, float alpha,
     }
 }
 
-/* ---- Launcher ----------------------------------------------------------------------------- */
+/* The tensor-core kernel: the block of mma.cuh over op(A) (rows m) and op(B)^T (rows n), matrix
+ * blockIdx.z of the batch. */
+struct gemm_mma_args {
+    int64_t m, n, k;
+    float alpha;
+    const float *a;
+    int64_t lda, stride_a;
+    const float *b;
+    int64_t ldb, stride_b;
+    float beta;
+    float *c;
+    int64_t ldc, stride_c;
+};
 
-/* One launch: grid (column tiles, row tiles, matrices), each within CUDA's grid limits. */
+template <int P, class CFG, bool TA, bool TB>
+static __global__ void __launch_bounds__(CFG::THREADS) gemm_mma_kernel(gemm_mma_args g) {
+    const int64_t e = blockIdx.z;
+    /* op(A)[i, kk] is a[i * lda + kk] (k contiguous) unless transposed; op(B)^T[j, kk] is
+     * b[j * ldb + kk] (k contiguous) only when B is transposed. */
+    const gemm_operand<!TA> a{g.a + e * g.stride_a, g.lda, g.m};
+    const gemm_operand<TB> b{g.b + e * g.stride_b, g.ldb, g.n};
+    const mma_output out{g.c + e * g.stride_c, g.ldc, g.m, g.n, g.alpha, g.beta, false};
+    mma_block_tile<P, CFG>(a, b, out, (int64_t)blockIdx.y * CFG::BM, (int64_t)blockIdx.x * CFG::BN, 0, g.k);
+}
+
+/* ---- Launchers ---------------------------------------------------------------------------- */
+
+/* One launch of either kernel family over a problem within CUDA's grid limits:
+ * grid (column tiles, row tiles, matrices). */
+typedef cudaError_t (*gemm_grid_launcher)(const ambient_cuda_context &ctx, bool ta, bool tb, int64_t batch,
+                                          int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                                          int64_t lda, int64_t stride_a, const float *b, int64_t ldb,
+                                          int64_t stride_b, float beta, float *c, int64_t ldc, int64_t stride_c);
+
 template <int BM>
 static cudaError_t gemm_launch_grid(const ambient_cuda_context &ctx, bool ta, bool tb,
                                     int64_t batch, int64_t m, int64_t n, int64_t k, float alpha,
@@ -193,16 +240,30 @@ static cudaError_t gemm_launch_grid(const ambient_cuda_context &ctx, bool ta, bo
     return cudaGetLastError();
 }
 
+template <int P, class CFG>
+static cudaError_t gemm_mma_launch_grid(const ambient_cuda_context &ctx, bool ta, bool tb, int64_t batch,
+                                        int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                                        int64_t lda, int64_t stride_a, const float *b, int64_t ldb,
+                                        int64_t stride_b, float beta, float *c, int64_t ldc, int64_t stride_c) {
+    static_assert(CFG::BM == CFG::BN, "gemm_launch_tiles cuts square tiles");
+    dim3 grid((unsigned)((n + CFG::BN - 1) / CFG::BN), (unsigned)((m + CFG::BM - 1) / CFG::BM), (unsigned)batch);
+    const gemm_mma_args g{m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c, ldc, stride_c};
+    if (!ta && !tb) gemm_mma_kernel<P, CFG, false, false><<<grid, CFG::THREADS, 0, ctx.stream>>>(g);
+    else if (!ta && tb) gemm_mma_kernel<P, CFG, false, true><<<grid, CFG::THREADS, 0, ctx.stream>>>(g);
+    else if (ta && !tb) gemm_mma_kernel<P, CFG, true, false><<<grid, CFG::THREADS, 0, ctx.stream>>>(g);
+    else gemm_mma_kernel<P, CFG, true, true><<<grid, CFG::THREADS, 0, ctx.stream>>>(g);
+    return cudaGetLastError();
+}
+
 /* One grid covers up to 2^31 - 1 column tiles, 65535 row tiles and 65535 matrices; larger
- * problems are cut into several launches (a grid-stride loop inside the kernel would cost it
- * about a hundred registers). */
-template <int BM>
-static cudaError_t gemm_launch_tiles(const ambient_cuda_context &ctx, bool ta, bool tb,
-                                     int64_t batch, int64_t m, int64_t n, int64_t k, float alpha,
-                                     const float *a, int64_t lda, int64_t stride_a,
-                                     const float *b, int64_t ldb, int64_t stride_b, float beta,
-                                     float *c, int64_t ldc, int64_t stride_c) {
-    const int64_t max_batch = 65535, max_m = INT64_C(65535) * BM, max_n = INT64_C(2147483647) * BM;
+ * problems are cut into several launches of `launch` with square tiles of `tile` (a grid-stride
+ * loop inside the kernels would cost them about a hundred registers). */
+static cudaError_t gemm_launch_tiles(gemm_grid_launcher launch, int64_t tile, const ambient_cuda_context &ctx,
+                                     bool ta, bool tb, int64_t batch, int64_t m, int64_t n, int64_t k,
+                                     float alpha, const float *a, int64_t lda, int64_t stride_a,
+                                     const float *b, int64_t ldb, int64_t stride_b, float beta, float *c,
+                                     int64_t ldc, int64_t stride_c) {
+    const int64_t max_batch = 65535, max_m = INT64_C(65535) * tile, max_n = INT64_C(2147483647) * tile;
     for (int64_t e0 = 0; e0 < batch; e0 += max_batch)
         for (int64_t i0 = 0; i0 < m; i0 += max_m)
             for (int64_t j0 = 0; j0 < n; j0 += max_n) {
@@ -213,9 +274,8 @@ static cudaError_t gemm_launch_tiles(const ambient_cuda_context &ctx, bool ta, b
                 const float *as = a + e0 * stride_a + (ta ? i0 : i0 * lda);
                 const float *bs = b + e0 * stride_b + (tb ? j0 * ldb : j0);
                 float *cs = c + e0 * stride_c + i0 * ldc + j0;
-                cudaError_t error = gemm_launch_grid<BM>(ctx, ta, tb, eb, mb, nb, k, alpha, as, lda,
-                                                         stride_a, bs, ldb, stride_b, beta, cs,
-                                                         ldc, stride_c);
+                cudaError_t error = launch(ctx, ta, tb, eb, mb, nb, k, alpha, as, lda, stride_a, bs, ldb, stride_b,
+                                           beta, cs, ldc, stride_c);
                 if (error != cudaSuccess) return error;
             }
     return cudaSuccess;
@@ -233,6 +293,28 @@ static __global__ void gemm_scale_kernel(int64_t batch, int64_t m, int64_t n, fl
     }
 }
 
+/* The kernel family and tile size for a problem in the context's precision. */
+static void gemm_choose(const ambient_cuda_context &ctx, int64_t batch, int64_t m, int64_t n,
+                        gemm_grid_launcher *launch, int64_t *tile) {
+    int64_t big_tiles = ((m + 127) / 128) * ((n + 127) / 128);
+    double big_blocks = (double)big_tiles * (double)batch;
+    switch (ctx.precision) {
+    case AMBIENT_MATMUL_FP32: /* 128-tiles when there are enough of them for two per SM */
+        if (big_blocks >= 2.0 * ctx.sm_count) *launch = gemm_launch_grid<128>, *tile = 128;
+        else *launch = gemm_launch_grid<64>, *tile = 64;
+        return;
+    case AMBIENT_MATMUL_TF32: /* 128-tiles (one block of 8 warps per SM) when every SM gets one */
+        if (big_blocks >= ctx.sm_count) *launch = gemm_mma_launch_grid<AMBIENT_MATMUL_TF32, mma_config_large>;
+        else *launch = gemm_mma_launch_grid<AMBIENT_MATMUL_TF32, mma_config_small>;
+        break;
+    default:
+        if (big_blocks >= ctx.sm_count) *launch = gemm_mma_launch_grid<AMBIENT_MATMUL_BF16, mma_config_large>;
+        else *launch = gemm_mma_launch_grid<AMBIENT_MATMUL_BF16, mma_config_small>;
+        break;
+    }
+    *tile = big_blocks >= ctx.sm_count ? mma_config_large::BM : mma_config_small::BM;
+}
+
 static cudaError_t gemm_launch(const ambient_cuda_context &ctx, bool ta, bool tb, int64_t batch,
                                int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                                int64_t lda, int64_t stride_a, const float *b, int64_t ldb,
@@ -243,13 +325,11 @@ static cudaError_t gemm_launch(const ambient_cuda_context &ctx, bool ta, bool tb
         gemm_scale_kernel<<<blocks, 256, 0, ctx.stream>>>(batch, m, n, beta, c, ldc, stride_c);
         return cudaGetLastError();
     }
-    /* 128-tiles when there are enough of them for two per SM, smaller tiles otherwise. */
-    int64_t big_tiles = ((m + 127) / 128) * ((n + 127) / 128);
-    if ((double)big_tiles * (double)batch >= 2.0 * ctx.sm_count)
-        return gemm_launch_tiles<128>(ctx, ta, tb, batch, m, n, k, alpha, a, lda, stride_a, b,
-                                      ldb, stride_b, beta, c, ldc, stride_c);
-    return gemm_launch_tiles<64>(ctx, ta, tb, batch, m, n, k, alpha, a, lda, stride_a, b, ldb,
-                                 stride_b, beta, c, ldc, stride_c);
+    gemm_grid_launcher launch;
+    int64_t tile;
+    gemm_choose(ctx, batch, m, n, &launch, &tile);
+    return gemm_launch_tiles(launch, tile, ctx, ta, tb, batch, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b,
+                             beta, c, ldc, stride_c);
 }
 
 /* ---- Entry point (the CPU backend's argument checks) --------------------------------------- */

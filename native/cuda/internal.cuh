@@ -20,6 +20,8 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
+#include "mma.cuh" /* ambient_matmul_precision */
+
 /* Records a printf-style message for ambient_last_error() and returns status. */
 int ambient_cuda_fail(int status, const char *format, ...) __attribute__((format(printf, 2, 3)));
 
@@ -48,16 +50,25 @@ int ambient_cuda_fail_call(const char *function, cudaError_t error, const char *
 #define AMBIENT_CUDA_CHECK(statement) AMBIENT_CUDA_CHECK_AS(__func__, statement)
 
 /* What an entry point needs to launch work: the thread's selected device (made current),
- * the library's non-blocking stream on it, and its multiprocessor count for grid sizing. */
+ * the library's non-blocking stream on it, its multiprocessor count for grid sizing, and the
+ * precision of matrix products (GEMM, convolution) that AMBIENT_CUDA_MATMUL chose. */
 struct ambient_cuda_context {
     int device = 0;
     cudaStream_t stream = nullptr;
     int sm_count = 1;
+    ambient_matmul_precision precision = AMBIENT_MATMUL_BF16;
 };
 
-/* Probes the devices (once per process), makes the thread's selected device current and
- * creates its stream on first use (thread-safe). Returns NO_DEVICE with "function: no CUDA
- * device (cudaGetDeviceCount: ...)" when there is none. */
+/* The environment variable that chooses the precision of matrix products, read once per
+ * process when the library first initialises: bf16 (the default when unset or empty), tf32
+ * or fp32 (the float32 SIMT kernels), any case. Any other value makes every call that needs
+ * the device fail with AMBIENT_STATUS_INVALID_ARGUMENT and a message naming it. */
+#define AMBIENT_CUDA_MATMUL_VARIABLE "AMBIENT_CUDA_MATMUL"
+
+/* Probes the devices (once per process) and reads AMBIENT_CUDA_MATMUL, makes the thread's
+ * selected device current and creates its stream on first use (thread-safe). Returns
+ * INVALID_ARGUMENT naming the variable when its value is unknown (checked first), and
+ * NO_DEVICE with "function: no CUDA device (cudaGetDeviceCount: ...)" when there is none. */
 int ambient_cuda_begin(const char *function, ambient_cuda_context *context);
 
 /* Returns from the calling function with INVALID_ARGUMENT when cond is false. */

@@ -1,6 +1,6 @@
 /*
- * Library identity, thread-local errors, devices and the per-device stream of the CUDA
- * backend.
+ * Library identity, thread-local errors, devices, the per-device stream of the CUDA
+ * backend, and the precision of its matrix products (AMBIENT_CUDA_MATMUL).
  *
  * The devices are probed once per process (cudaGetDeviceCount plus each one's properties);
  * a failed probe (no libcuda.so.1, which the static runtime opens lazily, or no GPU) is
@@ -16,7 +16,9 @@
 #include <new>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- Errors ---------------------------------------------------------------------------- */
 
@@ -88,6 +90,23 @@ struct device_state {
 };
 
 cudaError_t probe_error = cudaSuccess;
+ambient_matmul_precision matmul_precision = AMBIENT_MATMUL_BF16;
+char matmul_problem[256]; /* why AMBIENT_CUDA_MATMUL was refused; "" when it was not */
+
+/* AMBIENT_CUDA_MATMUL: bf16 (default), tf32 or fp32; anything else is recorded as a problem
+ * that every call needing the device reports (nothing falls back silently). */
+void read_matmul_precision(void) {
+    const char *value = getenv(AMBIENT_CUDA_MATMUL_VARIABLE);
+    if (value == NULL || value[0] == '\0' || strcasecmp(value, "bf16") == 0) matmul_precision = AMBIENT_MATMUL_BF16;
+    else if (strcasecmp(value, "tf32") == 0) matmul_precision = AMBIENT_MATMUL_TF32;
+    else if (strcasecmp(value, "fp32") == 0) matmul_precision = AMBIENT_MATMUL_FP32;
+    else
+        snprintf(matmul_problem, sizeof matmul_problem,
+                 "%s = \"%.64s\" is not a precision of matrix products: use bf16 (the default, tensor cores), "
+                 "tf32 (tensor cores) or fp32 (float32 SIMT kernels)",
+                 AMBIENT_CUDA_MATMUL_VARIABLE, value);
+}
+
 int device_total = 0;
 device_state *devices = nullptr; /* device_total entries, never freed */
 
@@ -124,12 +143,15 @@ void probe(void) {
     device_total = count;
 }
 
-/* OK when at least one device answered; NO_DEVICE with a message naming function otherwise. */
+/* OK when AMBIENT_CUDA_MATMUL is valid and at least one device answered; INVALID_ARGUMENT or
+ * NO_DEVICE with a message naming function otherwise. */
 int require_devices(const char *function) {
     /* A function-local static is initialised once, thread-safely (and, unlike std::call_once,
      * leaves no weak symbol in the dynamic symbol table). */
-    static const bool probed = (probe(), true);
+    static const bool probed = (read_matmul_precision(), probe(), true);
     (void)probed;
+    if (matmul_problem[0] != '\0')
+        return ambient_cuda_fail(AMBIENT_STATUS_INVALID_ARGUMENT, "%s: %s", function, matmul_problem);
     if (probe_error == cudaSuccess) return AMBIENT_STATUS_OK;
     /* Whatever the reason (no driver, no GPU, a driver too old), there is no device to use. */
     return ambient_cuda_fail(AMBIENT_STATUS_NO_DEVICE, "%s: no CUDA device (cudaGetDeviceCount: %s (%s))", function,
@@ -168,6 +190,7 @@ int ambient_cuda_begin(const char *function, ambient_cuda_context *context) {
     context->device = device;
     context->stream = stream;
     context->sm_count = state.sm_count;
+    context->precision = matmul_precision;
     return AMBIENT_STATUS_OK;
 }
 

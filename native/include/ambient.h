@@ -100,6 +100,13 @@ int ambient_benchmark_fma_peak(double seconds, double *gflops);
  * `bytes`, measured for about `seconds`. */
 int ambient_benchmark_memory_bandwidth(int64_t bytes, double seconds, double *gb_per_s);
 
+/* Rate of this backend's own matrix multiply on one square problem, GFLOP/s (2 n^3 flops per
+ * call): ambient_gemm with m = n = k = `n` (in [64, 16384]) on fresh non-zero operands,
+ * repeated for about `seconds`, in the precision matrix products use: float32 on the CPU; on
+ * CUDA the one AMBIENT_CUDA_MATMUL chose (bf16 tensor cores by default, so this is the
+ * tensor-core ceiling that convolutions are measured against), timed with CUDA events. */
+int ambient_benchmark_matmul_peak(int64_t n, double seconds, double *gflops);
+
 /* ---- GEMM ---------------------------------------------------------------------------- */
 
 /* Batched row-major matrix multiply, for b in [0, batch):

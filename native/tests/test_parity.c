@@ -9,21 +9,30 @@
  *   - runs the CPU backend on host buffers and the CUDA backend on device copies,
  *   - compares every output: |cuda - cpu| <= tol * (|cpu| + rms(cpu)), tol per case (float32
  *     elementwise 1e-5; reductions of length K get 1e-5 * max(1, sqrt(K) / 16), the growth of
- *     float32 rounding error with K; tf32 cases would use 3e-4; uniforms, dropout, clipping,
- *     resampling and the NaN guard must match bit for bit),
+ *     float32 rounding error with K; uniforms, dropout, clipping, resampling and the NaN guard
+ *     must match bit for bit). Matrix products (gemm, the three convolutions) follow the
+ *     precision the CUDA library runs them in, read from AMBIENT_CUDA_MATMUL as the library
+ *     does: fp32 as above; tf32 and bf16 operands are rounded once (relative error 2^-11 and
+ *     2^-8), which leaves a typical error of ~3e-4 and ~2.3e-3 of the rms whatever K, and the
+ *     worst of up to 10^7 elements ~5 times that: tol 3e-3 (tf32) and 2e-2 (bf16),
+ *   - for matrix products, the rate in GFLOP/s and its fraction of the measured matmul ceiling
+ *     (ambient_benchmark_matmul_peak: the library's own GEMM at 8192^3, 4096^3 with --quick,
+ *     in the same precision, timed with CUDA events inside the library),
  *   - times the kernel: GPU as the median over 7 batches of back-to-back calls (each batch
  *     between two ambient_device_synchronize, sized to ~2 ms, so launch latency is amortised),
  *     CPU as the median of up to 5 calls. CUDA events are not used: the library queues its
  *     work on a private non-blocking stream that ambient.h does not expose, so events recorded
  *     by this program could not bracket it.
- * and prints one table (kernel, shape, worst error / tol, GPU ms, CPU ms, speed-up), after the
- * device's measured float32 FMA peak and copy bandwidth.
+ * and prints one table (kernel, shape, worst error / tol, GPU ms, CPU ms, speed-up, GFLOP/s and
+ * fraction of the matmul ceiling), after the device's measured float32 FMA peak, copy bandwidth
+ * and matmul ceiling; the table's header names the precision of matrix products.
  *
  * Without a GPU (no driver or no device) it checks that both libraries load, export every
  * function, name their backends, and that the CUDA one answers AMBIENT_STATUS_NO_DEVICE with a
  * message, says "no CUDA device", and exits 0. Exit status 1 on any mismatch or failed call.
  *
- * Options: --quick (skip the large shapes), --filter SUBSTRING (kernels whose name contains it),
+ * Options: --quick (skip the large shapes), --filter SUBSTRING[,SUBSTRING...] (kernels whose name
+ * contains one of them),
  * --csv FILE (the table as CSV too).
  */
 #define _GNU_SOURCE
@@ -32,6 +41,7 @@
 
 #include <dlfcn.h>
 #include <libgen.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,6 +52,7 @@
     X(ambient_threads_set) X(ambient_threads_get) X(ambient_memory_alloc) X(ambient_memory_free)           \
     X(ambient_memory_copy_to_device) X(ambient_memory_copy_to_host) X(ambient_memory_copy_on_device)       \
     X(ambient_memory_set) X(ambient_benchmark_fma_peak) X(ambient_benchmark_memory_bandwidth)              \
+    X(ambient_benchmark_matmul_peak)                                                                        \
     X(ambient_gemm) X(ambient_mp_silu_forward) X(ambient_mp_silu_backward) X(ambient_mp_sum_forward)       \
     X(ambient_mp_sum_backward) X(ambient_pixel_norm_forward) X(ambient_pixel_norm_backward)                \
     X(ambient_conv2d_forward) X(ambient_conv2d_backward_input) X(ambient_conv2d_backward_weight)           \
@@ -111,12 +122,28 @@ struct case_t {
     int64_t i[8];
     float f[8];
     double tol;        /* 0: bit-exact */
+    double flops;      /* matrix products: 2 m n k of the call (for GFLOP/s); 0 otherwise */
     int64_t ids[256];  /* host sample ids (noising) */
     int64_t bad_count; /* nan_guard's host result */
 };
 
 static int failures;
 static FILE *csv;
+
+/* The precision of matrix products in the CUDA library (AMBIENT_CUDA_MATMUL, the library's
+ * rules), and the measured ceiling of its GEMM in that precision (GFLOP/s, 0 if not measured). */
+enum { MATMUL_BF16, MATMUL_TF32, MATMUL_FP32, MATMUL_UNKNOWN };
+static int matmul_precision;
+static double matmul_ceiling;
+static const char *matmul_names[] = {"bf16 tensor cores", "tf32 tensor cores", "fp32 SIMT (exact path)", "unknown"};
+
+static int read_matmul_precision(void) {
+    const char *v = getenv("AMBIENT_CUDA_MATMUL");
+    if (v == NULL || v[0] == '\0' || strcasecmp(v, "bf16") == 0) return MATMUL_BF16;
+    if (strcasecmp(v, "tf32") == 0) return MATMUL_TF32;
+    if (strcasecmp(v, "fp32") == 0) return MATMUL_FP32;
+    return MATMUL_UNKNOWN;
+}
 
 static tensor *add(case_t *c, const char *name, int64_t count, int role, int fill, float scale) {
     tensor *t = &c->t[c->ntensors++];
@@ -289,11 +316,20 @@ static void run_case(case_t *c) {
     char tol[16];
     if (c->tol == 0) snprintf(tol, sizeof tol, "exact");
     else snprintf(tol, sizeof tol, "%.1e", c->tol);
-    printf("%-30s %-34s %-5s %9.3g %-9s %10.4f %10.3f %8.1fx  %s\n", c->kernel, c->shape, verdict,
-           c->tol == 0 ? (worst == 0 ? 0.0 : INFINITY) : worst, tol, gpu_ms, cpu_ms, cpu_ms / gpu_ms, worst_name);
+    /* Matrix products: their rate and its fraction of the measured matmul ceiling. */
+    double gflops = c->flops > 0 && gpu_ms > 0 ? c->flops / (gpu_ms * 1e-3) * 1e-9 : NAN;
+    double of_ceiling = matmul_ceiling > 0 ? gflops / matmul_ceiling : NAN;
+    char rate[32] = "";
+    if (c->flops > 0 && isfinite(gflops)) {
+        if (isfinite(of_ceiling)) snprintf(rate, sizeof rate, "%8.0f %5.1f%%", gflops, 100.0 * of_ceiling);
+        else snprintf(rate, sizeof rate, "%8.0f %6s", gflops, "");
+    }
+    printf("%-30s %-34s %-5s %9.3g %-9s %10.4f %10.3f %8.1fx %15s  %s\n", c->kernel, c->shape, verdict,
+           c->tol == 0 ? (worst == 0 ? 0.0 : INFINITY) : worst, tol, gpu_ms, cpu_ms, cpu_ms / gpu_ms, rate, worst_name);
     fflush(stdout);
     if (csv)
-        fprintf(csv, "%s,\"%s\",%s,%.6g,%s,%.6f,%.6f\n", c->kernel, c->shape, verdict, worst, tol, gpu_ms, cpu_ms);
+        fprintf(csv, "%s,\"%s\",%s,%.6g,%s,%.6f,%.6f,%.6g,%.6g,%s\n", c->kernel, c->shape, verdict, worst, tol, gpu_ms,
+                cpu_ms, gflops, of_ceiling, c->flops > 0 ? matmul_names[matmul_precision] : "");
     for (int k = 0; k < c->ntensors; k++) {
         gpu.ambient_memory_free(dp[k]);
         free(c->t[k].host);
@@ -441,7 +477,18 @@ static case_t *new_case(const char *kernel, call_fn call, double tol) {
     return &c;
 }
 
-static int wanted(const char *kernel) { return !filter || strstr(kernel, filter) != NULL; }
+/* --filter takes substrings separated by commas: a kernel is run when its name contains one. */
+static int wanted(const char *kernel) {
+    if (!filter) return 1;
+    for (const char *part = filter; *part;) {
+        size_t len = strcspn(part, ",");
+        char piece[64];
+        snprintf(piece, sizeof piece, "%.*s", (int)(len < sizeof piece ? len : sizeof piece - 1), part);
+        if (piece[0] != '\0' && strstr(kernel, piece) != NULL) return 1;
+        part += len + (part[len] == ',');
+    }
+    return 0;
+}
 
 /* Float32 tolerance for a reduction of length k. */
 static double tol_k(int64_t k) {
@@ -449,14 +496,26 @@ static double tol_k(int64_t k) {
     return t > 1e-5 ? t : 1e-5;
 }
 
+/* Tolerance of a matrix product with reduction length k in the library's precision (see the
+ * file comment: one rounding of each operand, so independent of k on tensor cores). */
+static double tol_matmul(int64_t k) {
+    if (matmul_precision == MATMUL_BF16) return 2e-2;
+    if (matmul_precision == MATMUL_TF32) return 3e-3;
+    return tol_k(k);
+}
+
 static void gemm_cases(void) {
-    const int64_t shapes[][8] = {{0, 0, 1, 37, 29, 53, 0}, {1, 1, 3, 65, 130, 17, 1}, {0, 1, 1, 1, 1, 1, 0},
-                                 {1, 0, 2, 300, 260, 300, 1}, {0, 0, 1, 1024, 1024, 1024, 0}};
+    /* ta, tb, batch, m, n, k, beta != 0; the last two take the tensor cores' 128 x 128 tiles */
+    const int64_t shapes[][8] = {{0, 0, 1, 37, 29, 53, 0},       {1, 1, 3, 65, 130, 17, 1},
+                                 {0, 1, 1, 1, 1, 1, 0},          {1, 0, 2, 300, 260, 300, 1},
+                                 {0, 0, 1, 1024, 1024, 1024, 0}, {1, 1, 1, 2049, 1537, 777, 1},
+                                 {0, 1, 1, 4096, 4096, 4096, 0}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const int64_t *v = shapes[s];
         if (quick && v[3] * v[4] * v[5] > 10000000) continue;
-        case_t *c = new_case("gemm", call_gemm, tol_k(v[5]));
+        case_t *c = new_case("gemm", call_gemm, tol_matmul(v[5]));
         memcpy(c->i, v, 6 * sizeof(int64_t));
+        c->flops = 2.0 * v[2] * v[3] * v[4] * v[5];
         c->f[0] = 0.75f;
         c->f[1] = v[6] ? -1.5f : 0.0f;
         snprintf(c->shape, sizeof c->shape, "t%lld%lld b%lld %lldx%lldx%lld%s", (long long)v[0], (long long)v[1],
@@ -628,8 +687,9 @@ static void conv_cases(void) {
             static const call_fn calls[3] = {call_conv_f, call_conv_i, call_conv_w};
             if (!wanted(names[pass])) continue;
             int64_t reduce = pass == 0 ? kk * v[3] : pass == 1 ? kk * v[4] : m;
-            case_t *c = new_case(names[pass], calls[pass], tol_k(reduce));
+            case_t *c = new_case(names[pass], calls[pass], tol_matmul(reduce));
             memcpy(c->i, v, 6 * sizeof(int64_t));
+            c->flops = 2.0 * (double)m * v[3] * v[4] * kk;
             c->f[0] = v[6] ? 1.0f : 0.0f;
             snprintf(c->shape, sizeof c->shape, "%lldx%lldx%lld %lld->%lld k%lld%s", (long long)v[0], (long long)v[1],
                      (long long)v[2], (long long)v[3], (long long)v[4], (long long)v[5], v[6] ? " beta 1" : "");
@@ -973,7 +1033,7 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[a], "--csv") == 0 && a + 1 < argc) csv_path = argv[++a];
         else if (npaths < 2 && argv[a][0] != '-') paths[npaths++] = argv[a];
         else {
-            fprintf(stderr, "usage: test_parity [--quick] [--filter NAME] [--csv FILE] [cpu_lib cuda_lib]\n");
+            fprintf(stderr, "usage: test_parity [--quick] [--filter NAME[,NAME...]] [--csv FILE] [cpu_lib cuda_lib]\n");
             return 2;
         }
     }
@@ -986,6 +1046,14 @@ int main(int argc, char **argv) {
         find_library(gpu_path, sizeof gpu_path, argv[0], "libambient_cuda.so");
     }
     if (load_api(cpu_path, "cpu", &cpu) || load_api(gpu_path, "cuda", &gpu)) return 1;
+    matmul_precision = read_matmul_precision();
+    if (matmul_precision == MATMUL_UNKNOWN) {
+        fprintf(stderr, "test_parity: AMBIENT_CUDA_MATMUL = \"%s\" is not bf16, tf32 or fp32 (the library refuses it too)\n",
+                getenv("AMBIENT_CUDA_MATMUL"));
+        return 1;
+    }
+    printf("test_parity: matrix products (gemm, conv2d) of the CUDA library in %s (AMBIENT_CUDA_MATMUL=%s)\n",
+           matmul_names[matmul_precision], getenv("AMBIENT_CUDA_MATMUL") ? getenv("AMBIENT_CUDA_MATMUL") : "unset");
     CHECK(cpu.ambient_library_backend() == AMBIENT_BACKEND_CPU, "cpu library backend %d", cpu.ambient_library_backend());
     CHECK(gpu.ambient_library_backend() == AMBIENT_BACKEND_CUDA, "cuda library backend %d",
           gpu.ambient_library_backend());
@@ -1004,19 +1072,29 @@ int main(int argc, char **argv) {
     int32_t threads = 0;
     cpu.ambient_threads_get(&threads);
     printf("test_parity: CUDA device 0 of %d: %s; CPU backend with %d threads\n", count, name, threads);
-    /* The device's ceilings, to read the timings against (float32 FMA, not tensor cores). */
+    /* The device's ceilings, to read the timings against: float32 FMA, copy bandwidth, and the
+     * library's own GEMM in the precision of its matrix products (tensor cores unless fp32). */
     double gflops = 0, gbps = 0;
     if (gpu.ambient_benchmark_fma_peak(0.5, &gflops) == AMBIENT_STATUS_OK &&
         gpu.ambient_benchmark_memory_bandwidth(INT64_C(1) << 30, 0.5, &gbps) == AMBIENT_STATUS_OK)
         printf("test_parity: measured float32 FMA peak %.0f GFLOP/s, device copy bandwidth %.0f GB/s\n", gflops, gbps);
     else
         printf("test_parity: ceilings not measured: %s\n", gpu.ambient_last_error());
+    int64_t ceiling_n = quick ? 4096 : 8192;
+    if (gpu.ambient_benchmark_matmul_peak(ceiling_n, 1.0, &matmul_ceiling) == AMBIENT_STATUS_OK)
+        printf("test_parity: measured matmul ceiling (ambient_gemm %lld^3, %s) %.0f GFLOP/s\n", (long long)ceiling_n,
+               matmul_names[matmul_precision], matmul_ceiling);
+    else {
+        printf("test_parity: matmul ceiling not measured: %s\n", gpu.ambient_last_error());
+        matmul_ceiling = 0;
+    }
     if (csv_path) {
         csv = fopen(csv_path, "w");
-        if (csv) fprintf(csv, "kernel,shape,result,worst_over_tol,tol,gpu_ms,cpu_ms\n");
+        if (csv) fprintf(csv, "kernel,shape,result,worst_over_tol,tol,gpu_ms,cpu_ms,gflops,of_matmul_ceiling,precision\n");
     }
-    printf("%-30s %-34s %-5s %9s %-9s %10s %10s %9s  %s\n", "kernel", "shape", "check", "err/tol", "tol", "gpu ms",
-           "cpu ms", "cpu/gpu", "worst output");
+    printf("%-30s %-34s %-5s %9s %-9s %10s %10s %9s %15s  %s   [matrix products: %s]\n", "kernel", "shape", "check",
+           "err/tol", "tol", "gpu ms", "cpu ms", "cpu/gpu", "GFLOP/s  of-cap", "worst output",
+           matmul_names[matmul_precision]);
     test_seed(20250601);
     gemm_cases();
     elementwise_cases();

@@ -1,5 +1,6 @@
 package dev.ambient.kernels;
 
+import dev.ambient.bindings.AmbientNative;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -121,6 +122,15 @@ public final class Device {
         }
     }
 
+    /** The CUDA library's message when it refuses its settings (INVALID_ARGUMENT at initialisation), else null. */
+    private static String cudaConfigurationError() {
+        if (Backends.CUDA == null) return null;
+        try (Arena arena = Arena.ofConfined()) {
+            int status = Backends.CUDA.api.ambient_device_count(arena.allocate(ValueLayout.JAVA_INT));
+            return status == AmbientNative.AMBIENT_STATUS_INVALID_ARGUMENT ? Backends.CUDA.lastError() : null;
+        }
+    }
+
     private static int cudaDeviceCount() {
         return Backends.CUDA.callForInt("ambient_device_count", Backends.CUDA.api::ambient_device_count);
     }
@@ -145,6 +155,13 @@ public final class Device {
             Device device = parse(forced.strip());
             LOG.log(System.Logger.Level.INFO, "Ambient device: " + device + " (forced by " + DEVICE_VARIABLE + "=" + forced + ")");
             return device;
+        }
+        String misconfigured = cudaConfigurationError();
+        if (misconfigured != null) {
+            /* A setting the CUDA library refuses (an unknown AMBIENT_CUDA_MATMUL) is an error, not a
+             * reason to fall back to the CPU. */
+            throw new IllegalStateException("the CUDA library refuses its configuration: " + misconfigured
+                    + "; fix the setting, or force the CPU with " + DEVICE_VARIABLE + "=cpu");
         }
         String problem = cudaProblem();
         if (problem == null && !Backends.CUDA.api.missingFunctions().isEmpty()) {
@@ -246,6 +263,18 @@ public final class Device {
         activate();
         return backend.callForDouble("ambient_benchmark_memory_bandwidth",
                 out -> backend.api.ambient_benchmark_memory_bandwidth(bytes, seconds, out));
+    }
+
+    /**
+     * Rate of this device's own matrix multiply on an {@code n}^3 problem, GFLOP/s, measured for
+     * about {@code seconds}: float32 on the CPU; on CUDA the precision of its matrix products
+     * ({@code AMBIENT_CUDA_MATMUL}, bf16 tensor cores by default), the ceiling convolutions are
+     * read against. {@code n} in [64, 16384].
+     */
+    public double measureMatmulPeak(long n, double seconds) {
+        activate();
+        return backend.callForDouble("ambient_benchmark_matmul_peak",
+                out -> backend.api.ambient_benchmark_matmul_peak(n, seconds, out));
     }
 
     Backend backend() {

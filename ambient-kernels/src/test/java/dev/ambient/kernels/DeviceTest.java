@@ -105,6 +105,9 @@ class DeviceTest {
     void ceilingsAreMeasurable() {
         assertTrue(Device.cpu().measureFmaPeak(0.05) > 0);
         assertTrue(Device.cpu().measureMemoryBandwidth(1 << 24, 0.05) > 0);
+        assertTrue(Device.cpu().measureMatmulPeak(128, 0.05) > 0);
+        var e = assertThrows(AmbientException.class, () -> Device.cpu().measureMatmulPeak(8, 0.05));
+        assertTrue(e.getMessage().contains("n = 8"), e.getMessage());
         assertNotNull(Device.cpu().toString());
     }
 }
