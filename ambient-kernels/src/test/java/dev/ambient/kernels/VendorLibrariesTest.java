@@ -14,6 +14,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -95,6 +96,26 @@ class VendorLibrariesTest {
                 "missing: " + status.missing());
         assertTrue(status.describe().contains("of unknown version at " + other) && status.describe().contains("lacks"),
                 status.describe());
+    }
+
+    /**
+     * The stand-ins native/tests/vendor_stub.c builds where CMake found the CUDA toolkit: each
+     * exports every function of our header, answers the version calls, and needs its companion
+     * (libcublasLt, libcudnn_graph) by soname without an RPATH, so it loads only when the
+     * companion is opened first from the same folder, as for a pip wheel.
+     */
+    @ParameterizedTest
+    @EnumSource(Library.class)
+    void standInsLoadAfterTheirCompanionsWithTheirVersion(Library library) {
+        Path stubs = Path.of("../native/target/cmake-release/tests/vendor-stubs");
+        Path file = library == Library.CUBLAS ? stubs.resolve("cublas/libcublas.so.12") : stubs.resolve("cudnn/libcudnn.so.9");
+        Assumptions.assumeTrue(Files.isRegularFile(file), "no stand-ins built (no CUDA toolkit): " + file);
+        Properties properties = new Properties();
+        properties.setProperty(library.property(), file.toAbsolutePath().toString());
+        Status status = VendorLibraries.find(library, Map.of(), properties);
+        assertTrue(status.usable(), status.describe());
+        assertEquals(library == Library.CUBLAS ? "12.4.5" : "9.1.0 (for CUDA 12.4)", status.version());
+        assertEquals(library.displayName() + " " + status.version() + " at " + file.toAbsolutePath(), status.describe());
     }
 
     @Test
