@@ -689,6 +689,7 @@ int main(int argc, char **argv) {
     else default_library(our_path, sizeof our_path, argv[0], "libambient_cuda.so");
     if (load_ours(our_path)) return 1;
 
+    /* cuBLAS first: cuDNN's sub-libraries may need libcublasLt, which is then found by soname. */
     vendor_load_cublas(&cublas);
     vendor_load_cudnn(&cudnn);
     char line[8192];
