@@ -107,6 +107,42 @@ if [ -f "$BUILD/libambient_cuda.so" ]; then
   fi
 fi
 
+# ---- 4b. Ours against cuBLAS and cuDNN (native/tests/vendor_compare.c) ------------------------
+# Times our GEMM and convolutions next to cuBLAS (SGEMM, GemmEx TF32 and BF16) and cuDNN (NHWC
+# float32, FMA and default math, algorithm by cudnnFind) on DESIGN.md's and W3's shapes, checks
+# their results against ours, and writes OUTDIR/vendor.txt and OUTDIR/vendor.csv. The program
+# finds the libraries itself (AMBIENT_CUBLAS / AMBIENT_CUDNN name a file; else the system path,
+# a CUDA toolkit's lib64 and PyTorch's pip wheels under site-packages); when python3 can locate
+# the wheels' nvidia packages (without importing torch), their nvidia/*/lib folders go on
+# LD_LIBRARY_PATH for this stage only, so that cuDNN 9 also finds the sub-libraries and NVRTC it
+# opens by name. Absent libraries are reported in the summary, never fatal: ours is timed alone.
+# AMBIENT_VENDOR_ARGS passes options (e.g. "--quick" or "--filter conv2d_forward").
+if [ -x "$BUILD/tests/vendor_compare" ]; then
+  WHEEL_LIBS=$(timeout 60 python3 - 2> /dev/null << 'PYTHON' || true
+import glob, importlib.util, os
+folders = []
+try:
+    nvidia = importlib.util.find_spec("nvidia")
+except (ImportError, ValueError):
+    nvidia = None
+for location in (nvidia.submodule_search_locations or []) if nvidia else []:
+    folders += sorted(glob.glob(os.path.join(location, "*", "lib")))
+print(":".join(dict.fromkeys(folders)))
+PYTHON
+  )
+  if [ -n "$WHEEL_LIBS" ]; then note "vendor: pip wheels' library folders: $WHEEL_LIBS"; fi
+  VENDOR_LIBRARY_PATH=$WHEEL_LIBS
+  if [ -n "${LD_LIBRARY_PATH:-}" ]; then VENDOR_LIBRARY_PATH=${VENDOR_LIBRARY_PATH:+$VENDOR_LIBRARY_PATH:}$LD_LIBRARY_PATH; fi
+  # shellcheck disable=SC2086 # AMBIENT_VENDOR_ARGS is a list of options
+  stage vendor 150 env "LD_LIBRARY_PATH=$VENDOR_LIBRARY_PATH" \
+    "$BUILD/tests/vendor_compare" --csv "$OUT/vendor.csv" ${AMBIENT_VENDOR_ARGS:-} "$BUILD/libambient_cuda.so" || true
+  cp "$OUT/vendor.log" "$OUT/vendor.txt"
+  while IFS= read -r found; do note "vendor: ${found#vendor_compare: }"; done \
+    < <(grep -E '^vendor_compare: (cuBLAS|cuDNN|no cuBLAS|no cuDNN|no CUDA device|[0-9]+ comparison)' "$OUT/vendor.txt" || true)
+elif [ -f "$BUILD/libambient_cuda.so" ]; then
+  note "vendor: vendor_compare was not built (CMake did not find the CUDA toolkit); cuBLAS/cuDNN not compared"
+fi
+
 # ---- 5. Java (hook) ---------------------------------------------------------------------------
 run_java() {
   local java=$1

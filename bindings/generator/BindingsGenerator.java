@@ -1,7 +1,7 @@
 /*
  * Writes the Panama (FFM) binding class for native/include/ambient.h.
  *
- *   java BindingsGenerator.java HEADER OUTPUT_DIR PACKAGE CLASS
+ *   java BindingsGenerator.java HEADER OUTPUT_DIR PACKAGE CLASS [LIBRARY]
  *
  * Maven runs it at generate-sources (bindings/pom.xml) with the JDK's source launcher, so it
  * needs no build of its own. It understands the constrained C that ambient.h is written in:
@@ -11,7 +11,10 @@
  *
  * The output has the shape jextract gives (a descriptor and a method per function), but the
  * method handles are fields of an instance built over a SymbolLookup: one class binds either
- * libambient_cpu.so or libambient_cuda.so.
+ * libambient_cpu.so or libambient_cuda.so. The same generator binds the subsets of cuBLAS and
+ * cuDNN declared in native/include/vendor/ (written in the same constrained C); LIBRARY, when
+ * given, says in the class's javadoc what an instance binds (default: "one library (CPU or
+ * CUDA backend)", the text of ambient.h's class).
  */
 import java.io.IOException;
 import java.nio.file.Files;
@@ -59,8 +62,8 @@ public final class BindingsGenerator {
     }
 
     public static void main(String[] args) throws IOException {
-        if (args.length != 4) {
-            System.err.println("usage: java BindingsGenerator.java HEADER OUTPUT_DIR PACKAGE CLASS");
+        if (args.length != 4 && args.length != 5) {
+            System.err.println("usage: java BindingsGenerator.java HEADER OUTPUT_DIR PACKAGE CLASS [LIBRARY]");
             System.exit(2);
         }
         Path header = Path.of(args[0]);
@@ -71,7 +74,8 @@ public final class BindingsGenerator {
             System.err.println(header + ": " + e.getMessage());
             System.exit(1);
         }
-        String source = generator.render(args[2], args[3]);
+        String library = args.length == 5 ? args[4] : "one library (CPU or CUDA backend)";
+        String source = generator.render(args[2], args[3], library);
         Path dir = Path.of(args[1]).resolve(args[2].replace('.', '/'));
         Files.createDirectories(dir);
         Path out = dir.resolve(args[3] + ".java");
@@ -216,7 +220,7 @@ public final class BindingsGenerator {
 
     // ---- Rendering ------------------------------------------------------------------------
 
-    private String render(String packageName, String className) {
+    private String render(String packageName, String className, String library) {
         StringBuilder out = new StringBuilder();
         out.append("// Generated from ").append(headerName)
                 .append(" by bindings/generator/BindingsGenerator.java. Do not edit.\n");
@@ -236,13 +240,13 @@ public final class BindingsGenerator {
 
                 /**
                  * Bindings of {@code %1$s}: its constants, one descriptor and one method per function.
-                 * An instance binds the functions of one library (CPU or CUDA backend) found through
+                 * An instance binds the functions of %3$s found through
                  * the {@link SymbolLookup} it is built over. A function the library does not export
                  * is reported by {@link #missingFunctions()} and throws {@link UnsatisfiedLinkError}
                  * when called.
                  */
                 public final class %2$s {
-                """.formatted(headerName, className));
+                """.formatted(headerName, className, library));
         for (Constant c : constants) {
             if (c.comment() != null) out.append(javadoc(c.comment(), "    "));
             out.append("    public static final int ").append(c.name()).append(" = ").append(c.value()).append(";\n");
