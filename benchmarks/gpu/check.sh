@@ -7,9 +7,9 @@
 #   4. runs the CPU-vs-CUDA parity harness (native/tests/test_parity.c) over every kernel and
 #      writes its table to OUTDIR/parity.txt and OUTDIR/parity.csv
 #   5. Java, when a Java 25 and the benchmarks jar are at hand (see "Java" below): the whole train
-#      step of W2 and W3 on the GPU (`bench train --device cuda` with the libraries just built),
+#      step of W3 and W2 on the GPU (`bench train --device cuda` with the libraries just built),
 #      with PyTorch on the same card under bf16 autocast when python3 has torch with CUDA; the
-#      table in OUTDIR/train.txt, the JSON in OUTDIR/train-w2.json and train-w3.json
+#      table in OUTDIR/train.txt, the JSON in OUTDIR/train-w3.json and train-w2.json
 # Every stage has a time limit, logs to OUTDIR, and the summary (OUTDIR/summary.txt) says what
 # passed. Exit status: 0 when the build, the tests and the parity harness passed on a GPU, and
 # the train step when it ran (1 otherwise, including on a machine where no GPU answers).
@@ -103,9 +103,10 @@ fi
 # ---- 5. Java: the W2/W3 train step on the GPU, against PyTorch --------------------------------
 TIME_BUDGET=${AMBIENT_TIME_BUDGET:-470}
 TRAIN_DEVICE=${AMBIENT_TRAIN_DEVICE:-cuda}
-# W2 in three rounds alternating with PyTorch; W3 (EDM2-XS's shape, batch 128) in one short round
-TRAIN_W2_ARGS=${AMBIENT_TRAIN_W2_ARGS:---rounds 3 --steps 10 --warmup 3}
+# W3 (EDM2-XS's shape, batch 128: the issue's target) first, in one short round; then W2 in
+# three rounds alternating with PyTorch
 TRAIN_W3_ARGS=${AMBIENT_TRAIN_W3_ARGS:---rounds 1 --steps 3 --warmup 2}
+TRAIN_W2_ARGS=${AMBIENT_TRAIN_W2_ARGS:---rounds 3 --steps 10 --warmup 3}
 JAVA_TEMP=""
 trap '[ -z "$JAVA_TEMP" ] || rm -rf "$JAVA_TEMP"' EXIT
 
@@ -176,10 +177,10 @@ run_java() {
     export AMBIENT_PYTHON=$python
     note "train: PyTorch $("$python" -c 'import torch; print(torch.__version__)' 2>/dev/null) ($python) runs alongside"
   else
-    note "train: no PyTorch${python:+ with CUDA in $python} (see torch-probe.log): Ambient's side only"
+    note "train: no PyTorch$([ "$on_gpu" = 1 ] && echo ' with CUDA') in ${python:-no python3 on PATH} (see torch-probe.log): Ambient's side only"
   fi
   local workload args limit left lower
-  for workload in W2 W3; do
+  for workload in W3 W2; do
     lower=$(echo "$workload" | tr 'A-Z' 'a-z')
     if [ "$workload" = W2 ]; then args=$TRAIN_W2_ARGS; limit=120; else args=$TRAIN_W3_ARGS; limit=200; fi
     left=$(( TIME_BUDGET - $(elapsed) - 10 ))
