@@ -9,15 +9,27 @@
 #      precision AMBIENT_CUDA_MATMUL chooses: bf16 tensor cores unless set; the table's header
 #      and the measured matmul ceiling say which), then gemm and the convolutions once more
 #      with AMBIENT_CUDA_MATMUL=fp32, the exact SIMT path (OUTDIR/parity_fp32.txt)
-#   5. Java: when $AMBIENT_JAVA names a java binary (a jlink'ed runtime works) or `java` is on
-#      PATH, records its version; the W2/W3 train-step benchmark is not wired up yet, see
-#      run_java below (the hook where it goes)
+#   4c. times our GEMM and convolutions against cuBLAS and cuDNN when they are found
+#      (native/tests/vendor_compare.c; OUTDIR/vendor.txt and vendor.csv)
+#   5. Java, when a Java 25 and the benchmarks jar are at hand (see "Java" below): the whole train
+#      step of W3 and W2 on the GPU (`bench train --device cuda` with the libraries just built),
+#      with PyTorch on the same card under bf16 autocast when python3 has torch with CUDA; the
+#      table in OUTDIR/train.txt, the JSON in OUTDIR/train-w3.json and train-w2.json
 # Every stage has a time limit, logs to OUTDIR, and the summary (OUTDIR/summary.txt) says what
-# passed. Exit status: 0 when the build, the tests and the parity harness passed on a GPU (1
-# otherwise, including on a machine where no GPU answers).
+# passed. Exit status: 0 when the build, the tests and the parity harness passed on a GPU, and
+# the train step when it ran (1 otherwise, including on a machine where no GPU answers).
 # Options (environment): AMBIENT_PARITY_ARGS (e.g. "--quick" or "--filter gemm,conv2d"),
 # AMBIENT_BUILD_JOBS (default: all cores), AMBIENT_CUDA_MATMUL (bf16, the default, tf32 or fp32:
 # the precision of the CUDA library's matrix products in the main parity run).
+# Java (stage 5): AMBIENT_JAVA (a java binary) with AMBIENT_JARS (a folder holding
+# ambient-benchmarks.jar); else AMBIENT_JAVA_BUNDLE, the archive benchmarks/gpu/prepare-java.sh
+# makes on a development machine (a jlink'ed runtime and the jar; found by itself at
+# benchmarks/gpu/target/java/ambient-java.tar.gz); else `java` on PATH with
+# benchmarks/target/ambient-benchmarks.jar of a Maven build. AMBIENT_PYTHON: the Python with
+# torch (default: python3 on PATH). AMBIENT_TRAIN_W2_ARGS / AMBIENT_TRAIN_W3_ARGS replace the
+# rounds and steps below; AMBIENT_TRAIN_DEVICE=cpu runs the stage on the CPU (to try the stage
+# itself on a machine without a GPU, with small --batch and --steps in those two).
+# AMBIENT_TIME_BUDGET (default 470 s): stage 5 cuts its time limits to what is left of it.
 set -euo pipefail
 
 if [ $# -ne 1 ]; then
@@ -107,7 +119,7 @@ if [ -f "$BUILD/libambient_cuda.so" ]; then
   fi
 fi
 
-# ---- 4b. Ours against cuBLAS and cuDNN (native/tests/vendor_compare.c) ------------------------
+# ---- 4c. Ours against cuBLAS and cuDNN (native/tests/vendor_compare.c) ------------------------
 # Times our GEMM and convolutions next to cuBLAS (SGEMM, GemmEx TF32 and BF16) and cuDNN (NHWC
 # float32, FMA and default math, algorithm by cudnnFind) on DESIGN.md's and W3's shapes, checks
 # their results against ours, and writes OUTDIR/vendor.txt and OUTDIR/vendor.csv. The program
@@ -143,23 +155,106 @@ elif [ -f "$BUILD/libambient_cuda.so" ]; then
   note "vendor: vendor_compare was not built (CMake did not find the CUDA toolkit); cuBLAS/cuDNN not compared"
 fi
 
-# ---- 5. Java (hook) ---------------------------------------------------------------------------
-run_java() {
-  local java=$1
-  "$java" -version > "$OUT/java.log" 2>&1 || return 1
-  note "java: $(head -n 1 "$OUT/java.log")"
-  # The W2/W3 train step (./ambient bench train) needs the Java training loop on the CUDA
-  # backend, which is not ready yet: when it is, run it here with the libraries just built,
-  # e.g. "$java" --enable-native-access=ALL-UNNAMED -Dambient.native.dir="$BUILD" -jar ... ,
-  # and write its table to "$OUT/train.txt".
-  note "java: train-step benchmark not wired up yet (hook in benchmarks/gpu/check.sh run_java)"
+# ---- 5. Java: the W2/W3 train step on the GPU, against PyTorch --------------------------------
+TIME_BUDGET=${AMBIENT_TIME_BUDGET:-470}
+TRAIN_DEVICE=${AMBIENT_TRAIN_DEVICE:-cuda}
+# W3 (EDM2-XS's shape, batch 128: the issue's target) first, in one short round; then W2 in
+# three rounds alternating with PyTorch
+TRAIN_W3_ARGS=${AMBIENT_TRAIN_W3_ARGS:---rounds 1 --steps 3 --warmup 2}
+TRAIN_W2_ARGS=${AMBIENT_TRAIN_W2_ARGS:---rounds 3 --steps 10 --warmup 3}
+JAVA_TEMP=""
+trap '[ -z "$JAVA_TEMP" ] || rm -rf "$JAVA_TEMP"' EXIT
+
+# The feature version of a java binary (25 for 25.0.1), or nothing.
+java_version() {
+  "$1" -version 2>&1 | head -n 1 | sed -nE 's/.*version "(1\.)?([0-9]+).*/\2/p'
 }
-JAVA_BIN=${AMBIENT_JAVA:-$(command -v java || true)}
-if [ -n "$JAVA_BIN" ] && [ -x "$JAVA_BIN" ]; then
-  run_java "$JAVA_BIN" || note "java: $JAVA_BIN -version failed (see java.log)"
-else
-  note "java: none (set AMBIENT_JAVA to a java binary to run the Java stages)"
-fi
+
+# Sets JAVA_BIN and JAR_DIR (see the header), or says why not and returns 1; EXPLICIT=1 when the
+# caller named them (then a problem fails the stage).
+find_java() {
+  EXPLICIT=0
+  local bundle=${AMBIENT_JAVA_BUNDLE:-}
+  if [ -n "${AMBIENT_JAVA:-}" ] || [ -n "${AMBIENT_JARS:-}" ]; then
+    EXPLICIT=1
+    JAVA_BIN=${AMBIENT_JAVA:-$(command -v java || true)}
+    JAR_DIR=${AMBIENT_JARS:-$ROOT/benchmarks/target}
+  elif [ -n "$bundle" ] || [ -f "$ROOT/benchmarks/gpu/target/java/ambient-java.tar.gz" ]; then
+    [ -n "$bundle" ] && EXPLICIT=1
+    bundle=${bundle:-$ROOT/benchmarks/gpu/target/java/ambient-java.tar.gz}
+    [ -f "$bundle" ] || { note "java: AMBIENT_JAVA_BUNDLE=$bundle does not exist"; return 1; }
+    JAVA_TEMP=$(mktemp -d)
+    tar -C "$JAVA_TEMP" -xzf "$bundle" || { note "java: cannot unpack $bundle"; return 1; }
+    JAVA_BIN=$JAVA_TEMP/runtime/bin/java
+    JAR_DIR=$JAVA_TEMP/jars
+    note "java: unpacked $bundle"
+  else
+    JAVA_BIN=$(command -v java || true)
+    JAR_DIR=$ROOT/benchmarks/target
+  fi
+  if [ -z "$JAVA_BIN" ] || [ ! -x "$JAVA_BIN" ]; then
+    note "java: none (${JAVA_BIN:-no java on PATH}; benchmarks/gpu/prepare-java.sh makes one to bring along)"
+    return 1
+  fi
+  local version
+  version=$(java_version "$JAVA_BIN")
+  if [ -z "$version" ] || [ "$version" -lt 25 ]; then
+    note "java: $JAVA_BIN is Java ${version:-of unknown version}; Ambient needs 25 (benchmarks/gpu/prepare-java.sh makes a runtime)"
+    return 1
+  fi
+  if [ ! -f "$JAR_DIR/ambient-benchmarks.jar" ]; then
+    note "java: $JAR_DIR/ambient-benchmarks.jar is missing (AMBIENT_JARS, or ./ambient build)"
+    return 1
+  fi
+  "$JAVA_BIN" -version > "$OUT/java.log" 2>&1
+  note "java: $(head -n 1 "$OUT/java.log") ($JAVA_BIN), $JAR_DIR/ambient-benchmarks.jar"
+}
+
+run_java() {
+  if ! find_java; then
+    if [ "$EXPLICIT" = 1 ]; then STATUS=1; fi
+    return 0
+  fi
+  if [ ! -f "$BUILD/libambient_cuda.so" ] || [ ! -f "$BUILD/libambient_cpu.so" ]; then
+    note "train: not run (the native libraries were not built)"
+    return 0
+  fi
+  local on_gpu=0
+  case $TRAIN_DEVICE in cuda*) on_gpu=1 ;; esac
+  if [ "$on_gpu" = 1 ] && { [ ! -f "$OUT/parity.txt" ] || grep -q '^test_parity: no CUDA device' "$OUT/parity.txt"; }; then
+    note "train: not run (no GPU answered; AMBIENT_TRAIN_DEVICE=cpu tries this stage on the CPU)"
+    return 0
+  fi
+  local python=${AMBIENT_PYTHON:-$(command -v python3 || true)} vs_torch=() probe
+  if [ "$on_gpu" = 0 ]; then probe='import torch'; else probe='import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)'; fi
+  if [ -n "$python" ] && timeout 120 "$python" -c "$probe" > "$OUT/torch-probe.log" 2>&1; then
+    vs_torch=(--vs-torch)
+    export AMBIENT_PYTHON=$python
+    note "train: PyTorch $("$python" -c 'import torch; print(torch.__version__)' 2>/dev/null) ($python) runs alongside"
+  else
+    note "train: no PyTorch$([ "$on_gpu" = 1 ] && echo ' with CUDA') in ${python:-no python3 on PATH} (see torch-probe.log): Ambient's side only"
+  fi
+  local workload args limit left lower
+  for workload in W3 W2; do
+    lower=$(echo "$workload" | tr 'A-Z' 'a-z')
+    if [ "$workload" = W2 ]; then args=$TRAIN_W2_ARGS; limit=120; else args=$TRAIN_W3_ARGS; limit=200; fi
+    left=$(( TIME_BUDGET - $(elapsed) - 10 ))
+    if [ "$left" -lt 45 ]; then
+      note "train-$lower: not run, $left s left of the $TIME_BUDGET s budget"
+      STATUS=1
+      continue
+    fi
+    [ "$left" -lt "$limit" ] && limit=$left
+    # shellcheck disable=SC2086 # the ARGS are lists of options
+    stage "train-$lower" "$limit" "$JAVA_BIN" --enable-native-access=ALL-UNNAMED -Dambient.native.dir="$BUILD" \
+      -jar "$JAR_DIR/ambient-benchmarks.jar" train --workload "$workload" --device "$TRAIN_DEVICE" $args \
+      "${vs_torch[@]}" --json "$OUT/train-$lower.json" || true
+    # the result line: images/s, the card, PyTorch's and the speedup
+    grep -E "^$workload on " "$OUT/train-$lower.log" | tee -a "$OUT/train.txt" | while read -r line; do note "  $line"; done || true
+  done
+}
+: > "$OUT/train.txt"
+run_java
 
 note "done in $(elapsed) s, status $STATUS; card: $CARD"
 exit "$STATUS"

@@ -62,7 +62,8 @@ public final class BenchMain implements Runnable {
     @Command(name = "train", mixinStandardHelpOptions = true,
             description = "Time the full train step (noising, forward, loss, backward, Adam, EMA) of DESIGN.md's workloads.")
     static final class Train implements Callable<Integer> {
-        @Option(names = "--workload", defaultValue = "W1", split = ",", description = "W1, W2 (CPU-sized) or W3; a comma list runs several (default ${DEFAULT-VALUE}).")
+        @Option(names = "--workload", defaultValue = "W1", split = ",", description = "W1, W2 (CPU-sized) or W3 (GPU-sized; on a CPU only as a smoke run, e.g. --batch 1 --steps 1 --warmup 0); "
+                + "a comma list runs several (default ${DEFAULT-VALUE}).")
         List<String> workloads;
 
         @Option(names = "--steps", description = "Timed steps (default: 20 for W1, 5 otherwise).")
@@ -74,7 +75,8 @@ public final class BenchMain implements Runnable {
         @Option(names = "--batch", description = "Override the workload's batch size.")
         Integer batch;
 
-        @Option(names = "--vs-torch", description = "Also train the same network from the same weights in PyTorch (/usr/bin/python3).")
+        @Option(names = "--vs-torch", description = "Also train the same network from the same weights in PyTorch "
+                + "(/usr/bin/python3 or $AMBIENT_PYTHON), on the same device: float32 on the CPU, bf16 autocast on a GPU.")
         boolean vsTorch;
 
         @Option(names = "--rounds", description = "Measure each side this many times, alternating, and report medians "
@@ -93,14 +95,14 @@ public final class BenchMain implements Runnable {
                 System.err.println("bench train: --rounds must be at least 1, not " + rounds);
                 return 2;
             }
+            Device d = BenchDevices.resolve(device);
             if (vsTorch) {
-                String why = TorchEdm2.unavailable();
+                String why = TorchEdm2.unavailable(d);
                 if (why != null) {
                     System.err.println("bench train --vs-torch: " + why);
                     return 2;
                 }
             }
-            Device d = BenchDevices.resolve(device);
             List<Map<String, Object>> results = new ArrayList<>();
             Path dir = Files.createTempDirectory("ambient-train-bench");
             try {
@@ -111,8 +113,9 @@ public final class BenchMain implements Runnable {
                     int w0 = warmup != null ? warmup : workload.equals("W1") ? 10 : 3;
                     Path out = dir.resolve(workload + ".json"), weights = dir.resolve(workload + ".safetensors");
                     int rounds = this.rounds != null ? this.rounds : vsTorch ? 3 : 1;
-                    System.out.printf("%s: batch %d, %d timed steps on %s, %d round%s%s ...%n", workload, b, n, d, rounds,
-                            rounds == 1 ? "" : "s", vsTorch ? " alternating with PyTorch" : "");
+                    System.out.printf("%s: batch %d, %d timed steps on %s (backend %s), %d round%s%s ...%n", workload, b, n, d,
+                            backend(d), rounds, rounds == 1 ? "" : "s",
+                            !vsTorch ? "" : " alternating with PyTorch" + (d.kind() == Device.Kind.CUDA ? " (same GPU, bf16 autocast)" : ""));
                     Map<String, Object> r = null;
                     List<Double> ours = new ArrayList<>(), theirs = new ArrayList<>(), ratios = new ArrayList<>();
                     double rss = 0, torchRss = 0, stepMin = Double.MAX_VALUE;
@@ -126,8 +129,11 @@ public final class BenchMain implements Runnable {
                         stepMin = Math.min(stepMin, ((Number) r.get("step_ms_min")).doubleValue());
                         if (vsTorch) {
                             Path torchOut = dir.resolve(workload + "-torch.json");
+                            List<String> torchArgs = new ArrayList<>(List.of(Integer.toString(b), Integer.toString(n), weights.toString(),
+                                    torchOut.toString(), Integer.toString(w0)));
+                            torchArgs.addAll(TorchEdm2.stepDevice(d.kind(), d.index()));
                             TorchEdm2.run(dir, dev.ambient.model.unet.UNetConfig.preset(workload), d.threads(), "step",
-                                    Integer.toString(b), Integer.toString(n), weights.toString(), torchOut.toString(), Integer.toString(w0));
+                                    torchArgs.toArray(String[]::new));
                             t = readJson(torchOut);
                             theirs.add(((Number) t.get("images_per_s")).doubleValue());
                             ratios.add(ours.getLast() / theirs.getLast());
@@ -157,14 +163,17 @@ public final class BenchMain implements Runnable {
                         r.put("torch", t.get("torch"));
                         r.put("torch_threads", t.get("threads"));
                         r.put("openblas_coretype", t.get("openblas_coretype"));
+                        copyTorchDevice(t, r);
                     }
                     r.remove("losses");
                     results.add(r);
-                    System.out.printf("%s%s: %.1f images/s (median step %.0f ms), peak RSS %.0f MB%s%n", workload,
+                    System.out.printf("%s on %s%s: %.1f images/s (median step %.0f ms), peak RSS %.0f MB%s%n", workload, d,
                             rounds > 1 ? " (medians of " + rounds + " rounds)" : "",
                             ((Number) r.get("images_per_s")).doubleValue(), ((Number) r.get("step_ms_median")).doubleValue(),
                             ((Number) r.get("peak_rss_mb")).doubleValue(),
-                            vsTorch ? String.format("; PyTorch %.1f images/s, peak RSS %.0f MB; speedup %.2fx",
+                            vsTorch ? String.format("; PyTorch%s %.1f images/s, peak RSS %.0f MB; speedup %.2fx",
+                                    r.get("torch_autocast_dtype") == null ? "" : " (" + r.get("torch_device_name") + ", "
+                                            + r.get("torch_autocast_dtype") + " autocast)",
                                     ((Number) r.get("torch_images_per_s")).doubleValue(),
                                     ((Number) r.get("torch_peak_rss_mb")).doubleValue(),
                                     ((Number) r.get("speedup_vs_torch")).doubleValue()) : "");
@@ -196,10 +205,24 @@ public final class BenchMain implements Runnable {
         private static Map<String, Object> machine(Device d) {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("device", d.name());
-            m.put("backend", d.kind().name().toLowerCase());
+            m.put("backend", backend(d));
             m.put("threads", d.threads());
             m.put("cpus", Runtime.getRuntime().availableProcessors());
+            if (d.kind() == Device.Kind.CUDA) m.put("host_cpu", Device.cpu().name());
             return m;
+        }
+
+        /**
+         * Copies where PyTorch ran (from edm2_torch.py's JSON) into a workload's result, as
+         * torch_device, torch_device_name (the card), torch_autocast_dtype (null: float32) and,
+         * on a GPU, the cuDNN setting and PyTorch's peak GPU memory.
+         */
+        static void copyTorchDevice(Map<String, Object> torch, Map<String, Object> result) {
+            result.put("torch_device", torch.getOrDefault("device", "cpu"));
+            result.put("torch_autocast_dtype", torch.get("autocast_dtype"));
+            for (String key : List.of("device_name", "cudnn_benchmark", "cuda_runtime", "gpu_peak_allocated_mb", "gpu_peak_reserved_mb")) {
+                if (torch.containsKey(key)) result.put("torch_" + key, torch.get(key));
+            }
         }
     }
 
@@ -261,9 +284,12 @@ public final class BenchMain implements Runnable {
                 return 2;
             }
             Device d = BenchDevices.resolve(device);
-            String torchProblem = vsTorch ? TorchComparison.unavailable() : null;
+            // torch_kernels.py times PyTorch on the CPU: against a GPU that would compare two machines
+            String torchProblem = !vsTorch ? null : d.kind() == Device.Kind.CUDA
+                    ? "PyTorch's kernel cases run on the CPU only; on a GPU, benchmarks/gpu/check.sh compares the whole train step"
+                    : TorchComparison.unavailable();
             if (torchProblem != null) System.out.println("--vs-torch skipped: " + torchProblem);
-            System.out.println("Measuring the ceilings of " + d + " ...");
+            System.out.println("Measuring the ceilings of " + d + " (backend " + backend(d) + ") ...");
             Ceilings ceilings = Ceilings.measure(d, quick ? 0.5 : 2);
             System.out.printf("FMA peak %.1f GFLOP/s, bandwidth %.1f GB/s%n", ceilings.gflops(), ceilings.gbPerS());
             List<Class<?>> selected = KERNEL_BENCHMARKS.stream()
@@ -402,7 +428,8 @@ public final class BenchMain implements Runnable {
     }
 
     static void printTable(Device d, Ceilings ceilings, List<Map<String, Object>> cases) {
-        System.out.printf("%nKernels on %s (FMA peak %.1f GFLOP/s, bandwidth %.1f GB/s)%n", d, ceilings.gflops(), ceilings.gbPerS());
+        System.out.printf("%nKernels on %s, backend %s (FMA peak %.1f GFLOP/s, bandwidth %.1f GB/s)%n", d, backend(d),
+                ceilings.gflops(), ceilings.gbPerS());
         System.out.printf("%-24s %-18s %10s %17s %8s %10s %8s%n", "op", "shape", "ms", "rate", "of peak", "torch ms", "speedup");
         for (Map<String, Object> c : cases) {
             String rate = c.containsKey("gflops") ? String.format("%.1f GFLOP/s", (Double) c.get("gflops"))
@@ -434,6 +461,11 @@ public final class BenchMain implements Runnable {
     @SuppressWarnings("unchecked")
     private static Map<String, Object> readJson(Path file) throws IOException {
         return new ObjectMapper().readValue(file.toFile(), LinkedHashMap.class);
+    }
+
+    /** The backend's name in tables and JSON: cpu or cuda. */
+    static String backend(Device d) {
+        return d.kind().name().toLowerCase(java.util.Locale.ROOT);
     }
 
     static double round(double v) {

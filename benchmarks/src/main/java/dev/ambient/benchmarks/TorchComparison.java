@@ -15,16 +15,29 @@ import java.util.Map;
 
 /**
  * Runs the same kernel cases in PyTorch on this machine ({@code --vs-torch}): Debian's
- * {@code python3-torch} through {@code /usr/bin/python3}, with the same thread count, and with
+ * {@code python3-torch} through {@code /usr/bin/python3} (or the Python that
+ * {@code AMBIENT_PYTHON} / {@code -Dambient.python} names), with the same thread count, and with
  * OpenBLAS told its core type on AVX-512 processors that OpenBLAS 0.3.21 does not recognise
  * (it would fall back to SSE3 kernels otherwise). The script is a resource of this jar.
  */
 final class TorchComparison {
 
-    static final String PYTHON = "/usr/bin/python3";
-    static final String INSTALL_HINT = "install it with: sudo apt-get install python3-torch libopenblas0-pthread";
+    static final String DEFAULT_PYTHON = "/usr/bin/python3";
+    static final String PYTHON_VARIABLE = "AMBIENT_PYTHON";
+    static final String PYTHON_PROPERTY = "ambient.python";
+    /** The Python that runs PyTorch: Debian's by default; a GPU machine's may live elsewhere. */
+    static final String PYTHON = python(System.getProperty(PYTHON_PROPERTY), System.getenv(PYTHON_VARIABLE));
+    static final String INSTALL_HINT = "install it with: sudo apt-get install python3-torch libopenblas0-pthread"
+            + " (or name another Python with " + PYTHON_VARIABLE + ")";
 
     private TorchComparison() {}
+
+    /** The system property's Python, else the variable's, else Debian's. */
+    static String python(String property, String variable) {
+        if (property != null && !property.isBlank()) return property.strip();
+        if (variable != null && !variable.isBlank()) return variable.strip();
+        return DEFAULT_PYTHON;
+    }
 
     /** Null when PyTorch can be run, else why not (with how to install it). */
     static String unavailable() {

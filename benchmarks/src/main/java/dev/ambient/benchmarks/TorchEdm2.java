@@ -1,6 +1,7 @@
 package dev.ambient.benchmarks;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.ambient.kernels.Device;
 import dev.ambient.model.unet.UNetConfig;
 
 import java.io.IOException;
@@ -14,8 +15,10 @@ import java.util.Locale;
 
 /**
  * Runs benchmarks' own PyTorch EDM2 network ({@code edm2_torch.py}, a resource of this jar)
- * through Debian's python3-torch, configured as {@link TorchComparison} configures it (same
- * threads, OpenBLAS told its core type on AVX-512).
+ * through Debian's python3-torch (or {@code AMBIENT_PYTHON}), configured as
+ * {@link TorchComparison} configures it (same threads, OpenBLAS told its core type on AVX-512).
+ * When Ambient trains on a CUDA device, PyTorch trains on the same card, its forward pass under
+ * bf16 autocast ({@link #stepDevice}).
  */
 public final class TorchEdm2 {
 
@@ -24,6 +27,45 @@ public final class TorchEdm2 {
     /** Null when PyTorch can be run, else why not (with how to install it). */
     public static String unavailable() {
         return TorchComparison.unavailable();
+    }
+
+    /**
+     * Null when PyTorch can train on the same kind of device as {@code device} (for a CUDA
+     * device: the same GPU number, with bf16 support), else why not.
+     */
+    public static String unavailable(Device device) {
+        String problem = unavailable();
+        if (problem != null || device.kind() == Device.Kind.CPU) return problem;
+        // The script's one line of output says what is wrong when it exits non-zero.
+        String check = """
+                import sys, torch
+                i = %d
+                n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+                if n <= i:
+                    sys.exit(f"PyTorch {torch.__version__} sees {n} CUDA device(s), not cuda:{i}")
+                if not torch.cuda.is_bf16_supported():
+                    sys.exit(f"{torch.cuda.get_device_name(i)} does not support bf16 autocast")
+                """.formatted(device.index());
+        try {
+            Process p = new ProcessBuilder(TorchComparison.PYTHON, "-c", check).redirectErrorStream(true).start();
+            String out = new String(p.getInputStream().readAllBytes()).strip();
+            if (p.waitFor() != 0) return "PyTorch (" + TorchComparison.PYTHON + ") cannot train on " + device + ": " + out;
+            return null;
+        } catch (IOException e) {
+            return "cannot run " + TorchComparison.PYTHON + ": " + e.getMessage();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return "interrupted";
+        }
+    }
+
+    /**
+     * The extra argument of {@code edm2_torch.py step} that puts PyTorch on the device Ambient
+     * trains on: none for the CPU (float32, the comparison as it always ran), {@code cuda:N} for
+     * CUDA device N (bf16 autocast).
+     */
+    static List<String> stepDevice(Device.Kind kind, int index) {
+        return kind == Device.Kind.CPU ? List.of() : List.of("cuda:" + index);
     }
 
     /**

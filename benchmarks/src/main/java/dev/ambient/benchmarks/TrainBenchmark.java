@@ -24,11 +24,12 @@ import java.util.SplittableRandom;
  * The full training step of a DESIGN.md workload, timed: noising, forward, Ambient loss (EDM's
  * case: sigma_tn = 0), backward, NaN guard, Adam, two power-function EMAs (EDM2's recipe).
  * Each workload runs in a JVM of its own ({@link #main}), so that its peak resident memory is
- * its own. The PyTorch side trains the same network from the same safetensors weights.
+ * its own. The PyTorch side trains the same network from the same safetensors weights. On a
+ * GPU each step is timed until the device has finished its work (the kernels are queued).
  */
 public final class TrainBenchmark {
 
-    /** The workloads of DESIGN.md: preset and batch. */
+    /** The workloads of DESIGN.md: preset and batch (W3, EDM2-XS's shape on 64x64x4, is sized for a GPU). */
     static int batchOf(String workload) {
         return switch (workload.toUpperCase()) {
             case "W1" -> 32;
@@ -67,6 +68,7 @@ public final class TrainBenchmark {
                     TrainingBatch b = TrainingBatch.clean(images, sigma);
                     long t0 = System.nanoTime();
                     Trainer.StepStats stats = trainer.step(List.of(b));
+                    if (device.kind() == Device.Kind.CUDA) device.synchronize(); // Adam and the EMAs are still queued
                     double dt = (System.nanoTime() - t0) * 1e-9;
                     if (!Double.isFinite(stats.loss()) || stats.nonFinite() != 0) {
                         throw new IllegalStateException(workload + " step " + s + ": loss " + stats.loss() + ", "
@@ -89,6 +91,12 @@ public final class TrainBenchmark {
                 result.put("step_ms_median", 1e3 * sorted[steps / 2]);
                 result.put("step_ms_min", 1e3 * sorted[0]);
                 result.put("activation_pool_mb", model.pool().bytesOwned() / 1048576.0);
+                if (device.kind() == Device.Kind.CUDA) {
+                    // cudaMemGetInfo's view: the whole card, this process's CUDA context and the parent JVM's included
+                    long[] memory = device.memory();
+                    result.put("device_memory_in_use_mb", (memory[1] - memory[0]) / 1048576.0);
+                    result.put("device_memory_total_mb", memory[1] / 1048576.0);
+                }
                 result.put("losses", losses);
             }
         }

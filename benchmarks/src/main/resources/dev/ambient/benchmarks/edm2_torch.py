@@ -1,17 +1,20 @@
 """EDM2's magnitude-preserving UNet with its Precond wrapper, written for Ambient's side-by-side
 comparisons (Karras et al. 2024, "Analyzing and Improving the Training Dynamics of Diffusion
 Models"). Parameter names equal EDM2's state_dict keys, so that a safetensors checkpoint written
-by Ambient loads here and the other way round. Float32, NCHW, PyTorch 1.13.
+by Ambient loads here and the other way round. Float32, NCHW; PyTorch 1.13 or newer.
 
     python3 edm2_torch.py count CONFIG.json                        # the learned-parameter count
-    python3 edm2_torch.py step CONFIG.json BATCH N [WEIGHTS|-] [OUT.json] [WARMUP]
-        # times N train steps (forward, loss, backward, Adam, two EMAs): images/s, peak memory
+    python3 edm2_torch.py step CONFIG.json BATCH N [WEIGHTS|-] [OUT.json] [WARMUP] [DEVICE]
+        # times N train steps (forward, loss, backward, Adam, two EMAs): images/s, peak memory;
+        # DEVICE is cpu (the default: float32) or cuda[:N] (the forward pass under bf16
+        # autocast, as a PyTorch user trains on a GPU; cuDNN picks its fastest algorithms)
     python3 edm2_torch.py forward CONFIG.json WEIGHTS INPUTS OUTPUTS
         # D(x; sigma) and the logvar in eval mode; INPUTS holds x [N,C,H,W], sigma [N] and,
         # for a conditional net, labels [N, label_dim]; OUTPUTS gets denoised and logvar
 
 CONFIG.json holds the fields of dev.ambient.model.unet.UNetConfig (imgResolution, ...).
 """
+import contextlib
 import json
 import math
 import struct
@@ -34,7 +37,10 @@ def mp_silu(x):
 
 
 def mp_sum(a, b, t):
-    return a.lerp(b, t) / math.sqrt((1 - t) ** 2 + t ** 2)
+    # under autocast one side can be bf16 (a convolution's output) and the other float32 (a
+    # normalisation's), and lerp takes one dtype: the wider; in float32 both .to() are no-ops
+    dtype = torch.promote_types(a.dtype, b.dtype)
+    return a.to(dtype).lerp(b.to(dtype), t) / math.sqrt((1 - t) ** 2 + t ** 2)
 
 
 def mp_cat(a, b, t):
@@ -177,7 +183,7 @@ class Precond(torch.nn.Module):
     def forward(self, x, sigma, class_labels=None, return_logvar=False):
         sigma = sigma.reshape(-1, 1, 1, 1)
         if self.label_dim and class_labels is None:
-            class_labels = torch.zeros([x.shape[0], self.label_dim])
+            class_labels = torch.zeros([x.shape[0], self.label_dim], device=x.device)
         sd2 = self.sigma_data ** 2
         c_skip = sd2 / (sigma ** 2 + sd2)
         c_out = sigma * self.sigma_data / (sigma ** 2 + sd2).sqrt()
@@ -243,20 +249,30 @@ def power_ema_beta(std, images_after, batch):
     return (1 - batch / images_after) ** (gamma + 1)
 
 
-def train_step_timing(cfg, batch, steps, weights=None, warmup=2):
+def train_step_timing(cfg, batch, steps, weights=None, warmup=2, device="cpu"):
+    """images/s of the median step. On CUDA the forward pass runs under bf16 autocast (the
+    loss, the backward's gradients of float32 parameters, Adam and the EMAs stay float32), and
+    each step is timed from an idle GPU to an idle GPU."""
     torch.manual_seed(0)
-    net = load_network(cfg, weights).train()
+    dev = torch.device(device)
+    cuda = dev.type == "cuda"
+    net = load_network(cfg, weights).train().to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.99), eps=1e-8)
     params = [p for p in net.parameters()]
     emas = [[p.detach().clone() for p in params] for _ in (0.05, 0.10)]
     res, ch = cfg["imgResolution"], cfg["imgChannels"]
-    images = torch.randn(batch, ch, res, res) * 0.5
+    images = (torch.randn(batch, ch, res, res) * 0.5).to(dev)
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else contextlib.nullcontext
     times = []
     for step in range(steps + warmup):
+        if cuda:
+            torch.cuda.synchronize(dev)
         t0 = time.perf_counter()
-        sigma = (torch.randn(batch) * 1.0 - 0.4).exp()
+        sigma = (torch.randn(batch, device=dev) * 1.0 - 0.4).exp()
         noisy = images + torch.randn_like(images) * sigma.reshape(-1, 1, 1, 1)
-        denoised, logvar = net(noisy, sigma, return_logvar=True)
+        with autocast():
+            denoised, logvar = net(noisy, sigma, return_logvar=True)
+        denoised, logvar = denoised.float(), logvar.float()  # no-ops in float32
         weight = (sigma ** 2 + 0.25) / (sigma * 0.5) ** 2
         loss = (weight.reshape(-1, 1, 1, 1) / logvar.exp() * (denoised - images) ** 2 + logvar).sum() / batch
         opt.zero_grad(set_to_none=True)
@@ -269,6 +285,8 @@ def train_step_timing(cfg, batch, steps, weights=None, warmup=2):
                 beta = power_ema_beta(std, (step + 1) * batch, batch)
                 for e, p in zip(ema, params):
                     e.lerp_(p, 1 - beta)
+        if cuda:
+            torch.cuda.synchronize(dev)
         times.append(time.perf_counter() - t0)
         if not math.isfinite(loss.item()):
             raise SystemExit(f"non-finite loss at step {step}")
@@ -288,14 +306,29 @@ def main():
         torch.set_num_threads(threads)
         weights = sys.argv[5] if len(sys.argv) > 5 and sys.argv[5] != "-" else None
         warmup = int(sys.argv[7]) if len(sys.argv) > 7 else 2
-        rate = train_step_timing(cfg, int(sys.argv[3]), int(sys.argv[4]), weights, warmup)
+        device = torch.device(sys.argv[8] if len(sys.argv) > 8 else "cpu")
+        if device.type == "cuda":
+            if not torch.cuda.is_available():
+                raise SystemExit(f"edm2_torch.py step: {device} asked for, but this PyTorch ({torch.__version__}) sees no CUDA device")
+            if not torch.cuda.is_bf16_supported():
+                raise SystemExit(f"edm2_torch.py step: {torch.cuda.get_device_name(device)} does not support bf16 autocast")
+            torch.backends.cudnn.benchmark = True  # the fastest convolution algorithms, picked during the warm-up
+        elif device.type != "cpu":
+            raise SystemExit(f"edm2_torch.py step: device {device} is neither cpu nor cuda[:N]")
+        rate = train_step_timing(cfg, int(sys.argv[3]), int(sys.argv[4]), weights, warmup, str(device))
         result = {"images_per_s": rate, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "torch": torch.__version__, "threads": threads,
-                  "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE")}
+                  "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
+                  "device": str(device), "autocast_dtype": None}
+        if device.type == "cuda":
+            result.update({"device_name": torch.cuda.get_device_name(device), "autocast_dtype": "bfloat16",
+                           "cudnn_benchmark": True, "cuda_runtime": torch.version.cuda,
+                           "gpu_peak_allocated_mb": torch.cuda.max_memory_allocated(device) / 2 ** 20,
+                           "gpu_peak_reserved_mb": torch.cuda.max_memory_reserved(device) / 2 ** 20})
         if len(sys.argv) > 6:
             with open(sys.argv[6], "w") as f:
                 json.dump(result, f)
-        print(f"{rate:.2f} images/s, peak {result['peak_rss_mb']:.0f} MB")
+        print(f"{rate:.2f} images/s on {result.get('device_name', device)}, peak {result['peak_rss_mb']:.0f} MB")
     elif command == "forward":
         torch.set_num_threads(int(__import__("os").environ.get("OMP_NUM_THREADS", "2")))
         forward(cfg, sys.argv[3], sys.argv[4], sys.argv[5])
