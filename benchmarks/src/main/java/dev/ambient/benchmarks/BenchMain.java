@@ -66,10 +66,11 @@ public final class BenchMain implements Runnable {
                 + "a comma list runs several (default ${DEFAULT-VALUE}).")
         List<String> workloads;
 
-        @Option(names = "--steps", description = "Timed steps (default: 20 for W1, 5 otherwise).")
+        @Option(names = "--steps", description = "Timed steps (default: 30 for W1, 5 otherwise).")
         Integer steps;
 
-        @Option(names = "--warmup", description = "Untimed steps first (default: 10 for W1, 3 otherwise; PyTorch gets the same).")
+        @Option(names = "--warmup", description = "Untimed steps first (default: 30 for W1, 3 otherwise; PyTorch gets the same). "
+                + "W1's steps are short enough that the JIT compilers were still at work after 10, in the timed steps.")
         Integer warmup;
 
         @Option(names = "--batch", description = "Override the workload's batch size.")
@@ -109,8 +110,8 @@ public final class BenchMain implements Runnable {
                 for (String w : workloads) {
                     String workload = w.toUpperCase();
                     int b = batch != null ? batch : TrainBenchmark.batchOf(workload);
-                    int n = steps != null ? steps : workload.equals("W1") ? 20 : 5;
-                    int w0 = warmup != null ? warmup : workload.equals("W1") ? 10 : 3;
+                    int n = steps != null ? steps : workload.equals("W1") ? 30 : 5;
+                    int w0 = warmup != null ? warmup : workload.equals("W1") ? 30 : 3;
                     Path out = dir.resolve(workload + ".json"), weights = dir.resolve(workload + ".safetensors");
                     int rounds = this.rounds != null ? this.rounds : vsTorch ? 3 : 1;
                     System.out.printf("%s: batch %d, %d timed steps on %s (backend %s), %d round%s%s ...%n", workload, b, n, d,
