@@ -372,7 +372,7 @@ SIMD_CLONES static void transform_output6(const wino_problem *pb, int64_t t0, in
 /* F(4x4) where it computes fewer positions than F(2x2) by a margin (36 per 4x4 tile against 16
  * per 2x2 tile; partial tiles at the edges count whole) and the image has enough tiles to carry
  * its larger U (36 c_in c_out, transformed per call and streamed once per block): measured on
- * Zen 4, one thread, N = 32: 16x16 1.33x faster at 128 and 256 channels, 8x8 1.15x at 128 -> 128
+ * one core of this project's AMD EPYC, N = 32: 16x16 1.33x faster at 128 and 256 channels, 8x8 1.15x at 128 -> 128
  * but 0.9x at 256 -> 256, 4x4 0.66x. The choice ignores the batch size, so that an image's
  * result does not depend on the batch it is in. AMBIENT_WINOGRAD_TILE=2 or 4 forces one
  * (F(2x2) rounds closer to the direct sum; the tests run both). */
@@ -382,8 +382,8 @@ static int winograd_tile(int64_t h, int64_t w, int64_t cin, int64_t cout) {
     double tiles4 = (double)ceil_div(h, 4) * (double)ceil_div(w, 4);
     double f4 = 36.0 * tiles4, f2 = 16.0 * (double)ceil_div(h, 2) * (double)ceil_div(w, 2);
     int fewer_positions = f4 <= 0.75 * f2;
-    /* cin = cout = 0: the weight gradient, whose dU is per call whatever the tiles (1.4x to 1.5x
-     * faster with F(4x4) from 4x4 to 32x32 images, 128 and 256 channels) */
+    /* cin = cout = 0: the weight gradient, which has no U to stream (1.4x to 1.5x faster with
+     * F(4x4) from 4x4 to 32x32 images, 128 and 256 channels, same machine) */
     if (cin == 0 && cout == 0) return fewer_positions ? 4 : 2;
     return fewer_positions && tiles4 >= 3.0 * (double)cin * (double)cout / 16384.0 ? 4 : 2;
 }
