@@ -369,23 +369,37 @@ SIMD_CLONES static void transform_output6(const wino_problem *pb, int64_t t0, in
     }
 }
 
-/* F(4x4) where it computes fewer positions than F(2x2) by a margin (36 per 4x4 tile against 16
- * per 2x2 tile; partial tiles at the edges count whole) and the image has enough tiles to carry
- * its larger U (36 c_in c_out, transformed per call and streamed once per block): measured on
- * one core of this project's AMD EPYC, N = 32: 16x16 1.33x faster at 128 and 256 channels, 8x8 1.15x at 128 -> 128
- * but 0.9x at 256 -> 256, 4x4 0.66x. The choice ignores the batch size, so that an image's
- * result does not depend on the batch it is in. AMBIENT_WINOGRAD_TILE=2 or 4 forces one
- * (F(2x2) rounds closer to the direct sum; the tests run both). */
-static int winograd_tile(int64_t h, int64_t w, int64_t cin, int64_t cout) {
+/* The tile AMBIENT_WINOGRAD_TILE=2 or 4 forces (F(2x2) rounds closer to the direct sum; the
+ * tests run both), else 0. */
+static int forced_tile(void) {
     const char *forced = getenv("AMBIENT_WINOGRAD_TILE");
-    if (forced != NULL && (strcmp(forced, "2") == 0 || strcmp(forced, "4") == 0)) return forced[0] - '0';
+    return forced != NULL && (strcmp(forced, "2") == 0 || strcmp(forced, "4") == 0) ? forced[0] - '0' : 0;
+}
+
+/* Whether F(4x4) computes fewer positions than F(2x2) by a margin: 36 per 4x4 tile against 16
+ * per 2x2 tile, partial tiles at the edges counted whole. */
+static int f4_fewer_positions(int64_t h, int64_t w) {
+    double f4 = 36.0 * (double)ceil_div(h, 4) * (double)ceil_div(w, 4);
+    double f2 = 16.0 * (double)ceil_div(h, 2) * (double)ceil_div(w, 2);
+    return f4 <= 0.75 * f2;
+}
+
+/* Forward pass and input gradient: F(4x4) where it saves positions and the image has enough
+ * tiles to carry its larger U (36 c_in c_out, transformed per call and streamed once per
+ * block): measured on one core of this project's AMD EPYC, N = 32: 16x16 1.33x faster at 128
+ * and 256 channels, 8x8 1.15x at 128 -> 128 but 0.9x at 256 -> 256, 4x4 0.66x. The choice
+ * ignores the batch size, so that an image's result does not depend on the batch it is in. */
+static int winograd_tile(int64_t h, int64_t w, int64_t cin, int64_t cout) {
+    if (forced_tile()) return forced_tile();
     double tiles4 = (double)ceil_div(h, 4) * (double)ceil_div(w, 4);
-    double f4 = 36.0 * tiles4, f2 = 16.0 * (double)ceil_div(h, 2) * (double)ceil_div(w, 2);
-    int fewer_positions = f4 <= 0.75 * f2;
-    /* cin = cout = 0: the weight gradient, which has no U to stream (1.4x to 1.5x faster with
-     * F(4x4) from 4x4 to 32x32 images, 128 and 256 channels, same machine) */
-    if (cin == 0 && cout == 0) return fewer_positions ? 4 : 2;
-    return fewer_positions && tiles4 >= 3.0 * (double)cin * (double)cout / 16384.0 ? 4 : 2;
+    return f4_fewer_positions(h, w) && tiles4 >= 3.0 * (double)cin * (double)cout / 16384.0 ? 4 : 2;
+}
+
+/* Weight gradient: F(4x4) wherever it saves positions, having no U to stream (1.4x to 1.5x
+ * faster than F(2x2) from 4x4 to 32x32 images, 128 and 256 channels, same machine). */
+static int winograd_weight_tile(int64_t h, int64_t w) {
+    if (forced_tile()) return forced_tile();
+    return f4_fewer_positions(h, w) ? 4 : 2;
 }
 
 int ambient_conv2d_winograd_applies(int64_t h, int64_t w) {
@@ -400,6 +414,10 @@ int ambient_conv2d_winograd(int64_t n, int64_t h, int64_t w, int64_t cin, int64_
     const ambient_cpu_kernels *kern = ambient_cpu_kernels_get();
     const int mr = kern->mr, nr = kern->nr;
     const int tile = winograd_tile(h, w, cin, cout), positions = (tile + 2) * (tile + 2);
+    void (*const transform_in)(const wino_problem *, int64_t, int, int64_t, const float *, float *) =
+        tile == 4 ? transform_input6 : transform_input;
+    void (*const transform_out)(const wino_problem *, int64_t, int64_t, const float *) =
+        tile == 4 ? transform_output6 : transform_output;
     wino_problem pb = {n, h, w, cin, cout, tile, positions, ceil_div(h, tile), ceil_div(w, tile), 0, 0, 0, 0,
                        src, weight, flipped, beta, dst};
     pb.tiles = n * pb.th * pb.tw;
@@ -454,16 +472,14 @@ int ambient_conv2d_winograd(int64_t n, int64_t h, int64_t w, int64_t cin, int64_
                 /* V for the block row-major, [pos][rows][cin], which gemm_tile_rows reads as it
                  * is; the last sliver of the last position reads up to mr - 1 rows past the
                  * block, which stay zero */
-                if (tile == 4) transform_input6(&pb, t0, (int)rows, lda, zero, apack);
-                else transform_input(&pb, t0, (int)rows, lda, zero, apack);
+                transform_in(&pb, t0, (int)rows, lda, zero, apack);
                 if (rows % mr)
                     memset(apack + positions * rows * lda, 0, (size_t)((mr - rows % mr) * lda) * sizeof(float));
             } else {
                 /* V for the block, packed: apack + pos * block * cin + sliver * mr * cin + k * mr */
                 for (int64_t ir = 0; ir < rows; ir += mr) {
                     int r = (int)min64(mr, rows - ir);
-                    if (tile == 4) transform_input6(&pb, t0 + ir, r, cin, zero, vbuf);
-                    else transform_input(&pb, t0 + ir, r, cin, zero, vbuf);
+                    transform_in(&pb, t0 + ir, r, cin, zero, vbuf);
                     for (int pos = 0; pos < positions; pos++)
                         kern->pack_transposed(cin, r, mr, vbuf + pos * r * cin, cin,
                                               apack + pos * pb.block * cin + ir * cin);
@@ -490,8 +506,7 @@ int ambient_conv2d_winograd(int64_t n, int64_t h, int64_t w, int64_t cin, int64_
                     }
                 }
             }
-            if (tile == 4) transform_output6(&pb, t0, rows, mbuf);
-            else transform_output(&pb, t0, rows, mbuf);
+            transform_out(&pb, t0, rows, mbuf);
         }
     }
     ambient_scratch_give(&winograd_scratch_slot, scratch);
@@ -799,18 +814,26 @@ static void weight_item(const wino_weight_problem *pb, const ambient_cpu_kernels
     }
 }
 
-/* dW[o, a, b, i] = sum_uv G'[u, a] G'[v, b] dU_uv[o, i] (+ beta dW) for one output channel o. */
-SIMD_CLONES static void weight_output(const wino_weight_problem *pb, int64_t o, float beta, float *dweight) {
+/* Row o of every position's dU: the ranges' partial sums into the first range (row o is the
+ * calling thread's alone). */
+SIMD_CLONES static void sum_ranges(const wino_weight_problem *pb, int64_t o) {
     const int64_t block = pb->rows_pad * pb->cols_pad, cin = pb->cin;
+    const int positions = pb->alpha * pb->alpha;
     float *base = pb->du + o * pb->cols_pad;
-    /* the ranges' partial sums into the first range (row o is this thread's alone) */
     for (int64_t r = 1; r < pb->ranges; r++)
-        for (int pos = 0; pos < 16; pos++) {
+        for (int pos = 0; pos < positions; pos++) {
             float *restrict into = base + pos * block;
-            const float *restrict from = base + (r * 16 + pos) * block;
+            const float *restrict from = base + (r * positions + pos) * block;
 #pragma omp simd
             for (int64_t i = 0; i < cin; i++) into[i] += from[i];
         }
+}
+
+/* dW[o, a, b, i] = sum_uv G'[u, a] G'[v, b] dU_uv[o, i] (+ beta dW) for one output channel o,
+ * after sum_ranges. */
+SIMD_CLONES static void weight_output(const wino_weight_problem *pb, int64_t o, float beta, float *dweight) {
+    const int64_t block = pb->rows_pad * pb->cols_pad, cin = pb->cin;
+    float *base = pb->du + o * pb->cols_pad;
     /* input channels are the vector lanes: one pointer per position, one per tap */
     const float *restrict m00 = base, *restrict m01 = base + block, *restrict m02 = base + 2 * block,
                           *restrict m03 = base + 3 * block, *restrict m10 = base + 4 * block,
@@ -856,17 +879,11 @@ SIMD_CLONES static void weight_output(const wino_weight_problem *pb, int64_t o, 
     }
 }
 
-/* As weight_output, for F(4x4): dW[o, a, b, i] = sum_uv G[u, a] G[v, b] dU_uv[o, i]. */
+/* As weight_output, for F(4x4): dW[o, a, b, i] = sum_uv G[u, a] G[v, b] dU_uv[o, i], after
+ * sum_ranges. */
 SIMD_CLONES static void weight_output6(const wino_weight_problem *pb, int64_t o, float beta, float *dweight) {
     const int64_t block = pb->rows_pad * pb->cols_pad, cin = pb->cin;
     float *base = pb->du + o * pb->cols_pad;
-    for (int64_t r = 1; r < pb->ranges; r++)
-        for (int pos = 0; pos < 36; pos++) {
-            float *restrict into = base + pos * block;
-            const float *restrict from = base + (r * 36 + pos) * block;
-#pragma omp simd
-            for (int64_t i = 0; i < cin; i++) into[i] += from[i];
-        }
     float *restrict out = dweight + o * 9 * cin;
     for (int64_t i0 = 0; i0 < cin; i0 += WINO6_CHUNK) {
         const int len = (int)min64(WINO6_CHUNK, cin - i0);
@@ -921,7 +938,7 @@ int ambient_conv2d_winograd_weight_applies(int64_t h, int64_t w, int64_t cin, in
 int ambient_conv2d_winograd_weight(int64_t n, int64_t h, int64_t w, int64_t cin, int64_t cout, const float *x,
                                    const float *dy, float beta, float *dweight, int threads) {
     const ambient_cpu_kernels *kern = ambient_cpu_kernels_get();
-    const int tile = winograd_tile(h, w, 0, 0), alpha = tile + 2;
+    const int tile = winograd_weight_tile(h, w), alpha = tile + 2;
     wino_weight_problem pb = {.n = n, .h = h, .w = w, .cin = cin, .cout = cout, .th = ceil_div(h, tile),
                               .tw = ceil_div(w, tile), .tile = tile, .alpha = alpha};
     pb.tiles = n * pb.th * pb.tw;
@@ -963,6 +980,7 @@ int ambient_conv2d_winograd_weight(int64_t n, int64_t h, int64_t w, int64_t cin,
             weight_item(&pb, kern, (item % groups) * rows_per_group, rows_per_group, item / groups, apack, bpack);
 #pragma omp for schedule(static)
         for (int64_t o = 0; o < cout; o++) {
+            sum_ranges(&pb, o);
             if (tile == 4) weight_output6(&pb, o, beta, dweight);
             else weight_output(&pb, o, beta, dweight);
         }
