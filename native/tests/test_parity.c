@@ -155,22 +155,6 @@ static tensor *add(case_t *c, const char *name, int64_t count, int role, int fil
     return t;
 }
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int compare_doubles(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, compare_doubles);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 static float *device_copy(const float *host, int64_t count) {
     void *p = NULL;
     int64_t bytes = (count > 0 ? count : 1) * (int64_t)sizeof(float);
@@ -238,12 +222,12 @@ static void run_case(case_t *c) {
     int cpu_runs = 0;
     double spent = 0;
     while (cpu_runs < 5 && spent < 1.0) {
-        double t0 = now();
+        double t0 = test_now();
         c->call(&cpu, cp, c);
-        cpu_times[cpu_runs] = now() - t0;
+        cpu_times[cpu_runs] = test_now() - t0;
         spent += cpu_times[cpu_runs++];
     }
-    double cpu_ms = 1e3 * median(cpu_times, cpu_runs);
+    double cpu_ms = 1e3 * test_median(cpu_times, cpu_runs);
 
     /* CUDA: the same initial contents on the device, one call, outputs back */
     float *dp[MAX_TENSORS];
@@ -296,21 +280,21 @@ static void run_case(case_t *c) {
     if (status == AMBIENT_STATUS_OK) {
         c->call(&gpu, dp, c);
         gpu.ambient_device_synchronize();
-        double t0 = now();
+        double t0 = test_now();
         c->call(&gpu, dp, c);
         gpu.ambient_device_synchronize();
-        double one = now() - t0;
+        double one = test_now() - t0;
         int per_batch = one > 0 ? (int)(2e-3 / one) : 100;
         per_batch = per_batch < 1 ? 1 : per_batch > 200 ? 200 : per_batch;
         double times[7];
         for (int b = 0; b < 7; b++) {
             gpu.ambient_device_synchronize();
-            t0 = now();
+            t0 = test_now();
             for (int r = 0; r < per_batch; r++) c->call(&gpu, dp, c);
             gpu.ambient_device_synchronize();
-            times[b] = (now() - t0) / per_batch;
+            times[b] = (test_now() - t0) / per_batch;
         }
-        gpu_ms = 1e3 * median(times, 7);
+        gpu_ms = 1e3 * test_median(times, 7);
     }
     const char *verdict = status != AMBIENT_STATUS_OK ? "FAIL" : ok ? "ok" : "FAIL";
     char tol[16];

@@ -1,7 +1,7 @@
 /*
- * Helpers shared by the C tests: a seeded random generator, poisoning of outputs, and the
+ * Helpers shared by the C tests: a seeded random generator, poisoning of outputs, the
  * tolerance check |got - want| <= atol + rtol * |want| that prints the first few failures
- * and the worst one.
+ * and the worst one, and a clock and median for the programs that time kernels.
  */
 #ifndef AMBIENT_TEST_UTIL_H
 #define AMBIENT_TEST_UTIL_H
@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int test_failures;
 
@@ -74,6 +75,22 @@ static inline int test_close(const char *what, const float *got, const double *w
         return 0;
     }
     return 1;
+}
+
+/* Seconds on the monotonic clock. */
+static inline double test_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+static inline int test_compare_doubles(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+/* The median of v[0 .. n), which it sorts. */
+static inline double test_median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, test_compare_doubles);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 static inline int test_finish(const char *name) {

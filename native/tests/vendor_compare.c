@@ -41,6 +41,7 @@
 #include <cuda_runtime_api.h> /* before our vendor headers: CUDA's library_types.h comes first */
 
 #include "ambient.h"
+#include "test_util.h"
 #include "vendor_libraries.h"
 
 #include <dlfcn.h>
@@ -102,29 +103,17 @@ static const char *MATH_TYPES[] = {"default math", "tensor op", "tensor op + con
 
 /* ---- Helpers ---------------------------------------------------------------------------------- */
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int compare_doubles(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 static int wanted(const char *op, const char *shape) {
     return !filter || strstr(op, filter) || strstr(shape, filter);
 }
 
-/* splitmix64 -> uniform in [-1, 1) */
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-static float uniform(void) {
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    return (float)((z >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
+static void *host_alloc(size_t bytes) {
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p) {
+        fprintf(stderr, "vendor_compare: out of host memory (%zu bytes)\n", bytes);
+        exit(1);
+    }
+    return p;
 }
 
 static void die_cuda(const char *what, cudaError_t error) {
@@ -148,12 +137,8 @@ static float *device_floats(size_t count, int fill, float **host_out) {
     cudaError_t e = cudaMalloc(&p, count * sizeof(float));
     if (e != cudaSuccess) die_cuda("cudaMalloc", e);
     if (fill) {
-        float *host = malloc(count * sizeof(float));
-        if (!host) {
-            fprintf(stderr, "vendor_compare: out of host memory\n");
-            exit(1);
-        }
-        for (size_t i = 0; i < count; i++) host[i] = uniform();
+        float *host = host_alloc(count * sizeof(float));
+        for (size_t i = 0; i < count; i++) host[i] = test_uniform();
         e = cudaMemcpy(p, host, count * sizeof(float), cudaMemcpyHostToDevice);
         if (e != cudaSuccess) die_cuda("cudaMemcpy to device", e);
         settle();
@@ -165,11 +150,7 @@ static float *device_floats(size_t count, int fill, float **host_out) {
 
 /* bfloat16 copy of a host array (round to nearest even), on the device. */
 static void *device_bf16(const float *host, size_t count) {
-    uint16_t *half = malloc(count * sizeof(uint16_t));
-    if (!half) {
-        fprintf(stderr, "vendor_compare: out of host memory\n");
-        exit(1);
-    }
+    uint16_t *half = host_alloc(count * sizeof(uint16_t));
     for (size_t i = 0; i < count; i++) {
         uint32_t bits;
         memcpy(&bits, &host[i], 4);
@@ -187,11 +168,7 @@ static void *device_bf16(const float *host, size_t count) {
 }
 
 static float *download(const float *device, size_t count) {
-    float *host = malloc(count * sizeof(float));
-    if (!host) {
-        fprintf(stderr, "vendor_compare: out of host memory\n");
-        exit(1);
-    }
+    float *host = host_alloc(count * sizeof(float));
     cudaError_t e = cudaMemcpy(host, device, count * sizeof(float), cudaMemcpyDeviceToHost);
     if (e != cudaSuccess) die_cuda("cudaMemcpy to host", e);
     return host;
@@ -224,28 +201,26 @@ static double time_calls(call_fn call, void *context, char *why, size_t capacity
         snprintf(why, capacity, "after the call: %s", cudaGetErrorString(e));
         return -1;
     }
-    double start = now();
+    double start = test_now();
     if (call(context, why, capacity)) return -1;
     cudaDeviceSynchronize();
-    double single = now() - start;
+    double single = test_now() - start;
     int reps = single >= 1e-3 ? 1 : (int)(1e-3 / (single > 1e-6 ? single : 1e-6)) + 1;
     if (reps > 200) reps = 200;
     int batches = single > 0.1 ? 3 : 7;
     double per_call[7];
     for (int b = 0; b < batches; b++) {
         cudaDeviceSynchronize();
-        start = now();
+        start = test_now();
         for (int r = 0; r < reps; r++)
             if (call(context, why, capacity)) return -1;
         if ((e = cudaDeviceSynchronize()) != cudaSuccess) {
             snprintf(why, capacity, "during timing: %s", cudaGetErrorString(e));
             return -1;
         }
-        per_call[b] = (now() - start) / reps;
+        per_call[b] = (test_now() - start) / reps;
     }
-    qsort(per_call, (size_t)batches, sizeof(double), compare_doubles);
-    double median = batches % 2 ? per_call[batches / 2] : 0.5 * (per_call[batches / 2 - 1] + per_call[batches / 2]);
-    return median * 1e3;
+    return test_median(per_call, batches) * 1e3;
 }
 
 /* One row of the table (and the CSV): ours when our_ms < 0, else a vendor row compared with it. */
