@@ -112,22 +112,27 @@ public final class Device {
 
     /** Why no CUDA device can be used, or null when at least one answers. */
     public static String cudaProblem() {
-        if (Backends.CUDA == null) return Backends.CUDA_PROBLEM;
+        return cudaState().problem();
+    }
+
+    /**
+     * One question to the CUDA library: why no device can be used (null when one answers), and
+     * whether the reason is a setting it refuses (INVALID_ARGUMENT at initialisation, e.g. an
+     * unknown AMBIENT_CUDA_MATMUL), which is an error rather than a reason to use the CPU.
+     */
+    private record CudaState(String problem, boolean refusedSettings) {}
+
+    private static CudaState cudaState() {
+        if (Backends.CUDA == null) return new CudaState(Backends.CUDA_PROBLEM, false);
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment count = arena.allocate(ValueLayout.JAVA_INT);
             int status = Backends.CUDA.api.ambient_device_count(count);
-            if (status != 0) return "library loaded, " + Backends.CUDA.lastError();
-            if (count.get(ValueLayout.JAVA_INT, 0) == 0) return "library loaded, no CUDA device answers";
-            return null;
-        }
-    }
-
-    /** The CUDA library's message when it refuses its settings (INVALID_ARGUMENT at initialisation), else null. */
-    private static String cudaConfigurationError() {
-        if (Backends.CUDA == null) return null;
-        try (Arena arena = Arena.ofConfined()) {
-            int status = Backends.CUDA.api.ambient_device_count(arena.allocate(ValueLayout.JAVA_INT));
-            return status == AmbientNative.AMBIENT_STATUS_INVALID_ARGUMENT ? Backends.CUDA.lastError() : null;
+            if (status != 0) {
+                return new CudaState("library loaded, " + Backends.CUDA.lastError(),
+                        status == AmbientNative.AMBIENT_STATUS_INVALID_ARGUMENT);
+            }
+            if (count.get(ValueLayout.JAVA_INT, 0) == 0) return new CudaState("library loaded, no CUDA device answers", false);
+            return new CudaState(null, false);
         }
     }
 
@@ -156,14 +161,12 @@ public final class Device {
             LOG.log(System.Logger.Level.INFO, "Ambient device: " + device + " (forced by " + DEVICE_VARIABLE + "=" + forced + ")");
             return device;
         }
-        String misconfigured = cudaConfigurationError();
-        if (misconfigured != null) {
-            /* A setting the CUDA library refuses (an unknown AMBIENT_CUDA_MATMUL) is an error, not a
-             * reason to fall back to the CPU. */
-            throw new IllegalStateException("the CUDA library refuses its configuration: " + misconfigured
+        CudaState cuda = cudaState();
+        if (cuda.refusedSettings()) {
+            throw new IllegalStateException("the CUDA library refuses its configuration: " + Backends.CUDA.lastError()
                     + "; fix the setting, or force the CPU with " + DEVICE_VARIABLE + "=cpu");
         }
-        String problem = cudaProblem();
+        String problem = cuda.problem();
         if (problem == null && !Backends.CUDA.api.missingFunctions().isEmpty()) {
             problem = "the CUDA library does not implement " + Backends.CUDA.api.missingFunctions().size()
                     + " functions of ambient.h yet (" + String.join(", ", Backends.CUDA.api.missingFunctions())
