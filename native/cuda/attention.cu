@@ -6,25 +6,31 @@
  * Layout: qkv is n x L x H x 3 x d (per token and head: q, k, v), out and dout n x L x H x d,
  * lse n x H x L; scale = 1 / sqrt(d), S = scale q k^T per sample and head.
  *
+ * Two paths. With AMBIENT_CUDA_MATMUL = bf16 (the default) or tf32, head_dim <= 128 and blocks
+ * that fit the device's shared memory, the tensor-core kernels of attention_mma.cuh run
+ * (flash attention 2 on mma.sync). Otherwise (fp32, larger heads) the float32 SIMT kernels
+ * below, which are simple rather than fast:
+ *
  * Forward: a block per (query tile of T queries, sample and head). Q and the running output O
  * stay in shared memory; for each key tile K and V are staged, S = scale Q K^T is computed
  * (a thread per entry), then each query row's max m and sum l are updated by a warp (online
  * softmax: P = exp(S - m_new), O <- exp(m_old - m_new) O + P V). At the end out = O / l and
  * lse = m + log l.
  * Backward (flash-attention's, P recomputed from lse): D_i = <dO_i, O_i> first (a warp per
- * row), then two kernels that need no atomics, so results are deterministic:
+ * row, both paths), then two kernels that need no atomics, so results are deterministic:
  *   dK, dV: a block per key tile loops over all query tiles:
  *           P = exp(S - lse), dP = dO V^T, dS = P (dP - D); dV += P^T dO, dK += dS^T Q
  *   dQ:     a block per query tile loops over all key tiles: dQ += dS K
  * (S and P are computed twice; dK and dQ get the factor scale at the end).
  * The tile T is the largest of 32, 16, ..., 1 whose buffers fit 48 KiB of shared memory for
- * the given head_dim (T = 32 forward and 16 backward at d = 64).
+ * the given head_dim (T = 32 forward and 16 backward at d = 64). Products are dot products
+ * over d read from shared memory (rows an odd number of floats apart, against bank
+ * conflicts), one output per thread.
  *
- * Plain float32 (no tensor cores yet; exp is CUDA's expf). Products are dot products over d
- * read from shared memory (rows an odd number of floats apart, against bank conflicts), one
- * output per thread: simple, not fast. This file was compiled,
- * not yet run on a GPU: the parity harness checks it there.
+ * Both paths were compiled, not yet run on a GPU: the parity harness checks them there, and
+ * test_cuda_attention runs the tensor-core block bodies on the host with emulated warps.
  */
+#include "attention_mma.cuh"
 #include "internal.cuh"
 
 #include <cmath>
@@ -265,6 +271,75 @@ attention_dq_kernel(int64_t length, int64_t heads, int64_t d, int t, float scale
     }
 }
 
+/* ---- The tensor-core path ------------------------------------------------------------------------ */
+
+template <int P, int DP>
+static __global__ void __launch_bounds__(ATTENTION_MMA_THREADS) attention_mma_forward_kernel(attention_mma_args a) {
+    extern __shared__ __align__(16) uint32_t mma_smem[];
+    attention_mma_forward_block<P, DP>(a, blockIdx.x, (int64_t)blockIdx.y * ATTENTION_MMA_ROWS, threadIdx.x, mma_smem);
+}
+
+template <int P, int DP>
+static __global__ void __launch_bounds__(ATTENTION_MMA_THREADS) attention_mma_dq_kernel(attention_mma_args a) {
+    extern __shared__ __align__(16) uint32_t mma_smem[];
+    attention_mma_dq_block<P, DP>(a, blockIdx.x, (int64_t)blockIdx.y * ATTENTION_MMA_ROWS, threadIdx.x, mma_smem);
+}
+
+template <int P, int DP>
+static __global__ void __launch_bounds__(ATTENTION_MMA_THREADS) attention_mma_dkdv_kernel(attention_mma_args a) {
+    extern __shared__ __align__(16) uint32_t mma_smem[];
+    attention_mma_dkdv_block<P, DP>(a, blockIdx.x, (int64_t)blockIdx.y * ATTENTION_MMA_ROWS, threadIdx.x, mma_smem);
+}
+
+/* A block per (64 rows, sample and head), with `words` of shared memory (opted in past 48 KiB). */
+static cudaError_t launch_mma(void (*kernel)(attention_mma_args), int64_t n, const attention_mma_args &a,
+                              int64_t words, cudaStream_t stream) {
+    const size_t bytes = (size_t)words * sizeof(uint32_t);
+    if (bytes > 48 * 1024) {
+        cudaError_t error = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
+        if (error != cudaSuccess) return error;
+    }
+    dim3 grid((unsigned)(n * a.heads), (unsigned)((a.length + ATTENTION_MMA_ROWS - 1) / ATTENTION_MMA_ROWS));
+    kernel<<<grid, ATTENTION_MMA_THREADS, bytes, stream>>>(a);
+    return cudaGetLastError();
+}
+
+template <int P, int DP>
+static cudaError_t mma_forward(const ambient_cuda_context &ctx, int64_t n, const attention_mma_args &a) {
+    return launch_mma(attention_mma_forward_kernel<P, DP>, n, a, attention_mma_forward_shape<P, DP>::WORDS, ctx.stream);
+}
+
+template <int P, int DP>
+static cudaError_t mma_backward(const ambient_cuda_context &ctx, int64_t n, const attention_mma_args &a) {
+    cudaError_t error =
+        launch_mma(attention_mma_dkdv_kernel<P, DP>, n, a, attention_mma_dkdv_shape<P, DP>::WORDS, ctx.stream);
+    if (error != cudaSuccess) return error;
+    return launch_mma(attention_mma_dq_kernel<P, DP>, n, a, attention_mma_dq_shape<P, DP>::WORDS, ctx.stream);
+}
+
+typedef cudaError_t (*mma_launcher)(const ambient_cuda_context &, int64_t, const attention_mma_args &);
+
+/* The tensor-core launcher for the context's precision and head_dim, or NULL when the SIMT
+ * kernels run: fp32, head_dim > 128, or blocks larger than the device's shared memory. */
+static mma_launcher pick_mma(const ambient_cuda_context &ctx, int64_t head_dim, bool backward) {
+    const int dp = attention_mma_dim(head_dim);
+#define AMBIENT_ATTENTION_MMA_CASE(P, DP)                                                                      \
+    if (ctx.precision == P && dp == DP) {                                                                      \
+        int64_t words = backward ? (attention_mma_dq_shape<P, DP>::WORDS > attention_mma_dkdv_shape<P, DP>::WORDS \
+                                        ? attention_mma_dq_shape<P, DP>::WORDS                                \
+                                        : attention_mma_dkdv_shape<P, DP>::WORDS)                             \
+                                 : attention_mma_forward_shape<P, DP>::WORDS;                                 \
+        if (words * (int64_t)sizeof(uint32_t) > ctx.shared_optin) return nullptr;                              \
+        return backward ? mma_backward<P, DP> : mma_forward<P, DP>;                                            \
+    }
+    AMBIENT_ATTENTION_MMA_CASE(AMBIENT_MATMUL_BF16, 64)
+    AMBIENT_ATTENTION_MMA_CASE(AMBIENT_MATMUL_BF16, 128)
+    AMBIENT_ATTENTION_MMA_CASE(AMBIENT_MATMUL_TF32, 64)
+    AMBIENT_ATTENTION_MMA_CASE(AMBIENT_MATMUL_TF32, 128)
+#undef AMBIENT_ATTENTION_MMA_CASE
+    return nullptr;
+}
+
 /* ---- Entry points (the CPU backend's checks) ---------------------------------------------------- */
 
 static int check_shape(const char *function, int64_t n, int64_t length, int64_t heads, int64_t head_dim) {
@@ -319,6 +394,11 @@ int ambient_attention_forward(int64_t n, int64_t length, int64_t heads, int64_t 
     status = ambient_cuda_begin(__func__, &ctx);
     if (status) return status;
     float scale = (float)(1.0 / std::sqrt((double)head_dim));
+    if (mma_launcher launch = pick_mma(ctx, head_dim, false)) {
+        attention_mma_args a = {length, heads, head_dim, scale, qkv, out, lse, nullptr, nullptr, nullptr, nullptr};
+        AMBIENT_CUDA_CHECK(launch(ctx, n, a));
+        return AMBIENT_STATUS_OK;
+    }
     dim3 grid((unsigned)(n * heads), (unsigned)((length + tile - 1) / tile));
     size_t smem = (size_t)forward_floats(tile, head_dim) * sizeof(float);
     attention_forward_kernel<<<grid, THREADS, smem, ctx.stream>>>(length, heads, head_dim, tile, scale, qkv, out, lse);
@@ -362,6 +442,11 @@ int ambient_attention_backward(int64_t n, int64_t length, int64_t heads, int64_t
     attention_rowdot_kernel<<<ambient_cuda_blocks(rows, 256 / 32, ctx.sm_count, 8), 256, 0, ctx.stream>>>(
         rows, length, heads, head_dim, out, dout, (float *)dd);
     AMBIENT_CUDA_CHECK(cudaGetLastError());
+    if (mma_launcher launch = pick_mma(ctx, head_dim, true)) {
+        attention_mma_args a = {length, heads, head_dim, scale, qkv, nullptr, nullptr, lse, dout, (const float *)dd, dqkv};
+        AMBIENT_CUDA_CHECK(launch(ctx, n, a));
+        return AMBIENT_STATUS_OK;
+    }
     dim3 grid_kv((unsigned)(n * heads), (unsigned)((length + tile_kv - 1) / tile_kv));
     attention_dkdv_kernel<<<grid_kv, THREADS, (size_t)dkdv_floats(tile_kv, head_dim) * sizeof(float), ctx.stream>>>(
         length, heads, head_dim, tile_kv, scale, qkv, lse, dout, (const float *)dd, dqkv);

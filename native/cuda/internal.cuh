@@ -50,12 +50,14 @@ int ambient_cuda_fail_call(const char *function, cudaError_t error, const char *
 #define AMBIENT_CUDA_CHECK(statement) AMBIENT_CUDA_CHECK_AS(__func__, statement)
 
 /* What an entry point needs to launch work: the thread's selected device (made current),
- * the library's non-blocking stream on it, its multiprocessor count for grid sizing, and the
- * precision of matrix products (GEMM, convolution) that AMBIENT_CUDA_MATMUL chose. */
+ * the library's non-blocking stream on it, its multiprocessor count for grid sizing, the most
+ * shared memory a block may opt in to, and the precision of matrix products (GEMM,
+ * convolution, attention) that AMBIENT_CUDA_MATMUL chose. */
 struct ambient_cuda_context {
     int device = 0;
     cudaStream_t stream = nullptr;
     int sm_count = 1;
+    int64_t shared_optin = 48 * 1024;
     ambient_matmul_precision precision = AMBIENT_MATMUL_BF16;
 };
 

@@ -83,6 +83,7 @@ struct device_state {
     char name[256];
     int sm_count;
     int major, minor;
+    int64_t shared_optin;
     /* ambient_cuda_scratch's block: guarded by scratch_mutex, grown and never shrunk. */
     std::mutex scratch_mutex;
     void *scratch = nullptr;
@@ -131,11 +132,13 @@ void probe(void) {
             (void)cudaGetLastError();
             snprintf(states[d].name, sizeof states[d].name, "CUDA device %d", d);
             states[d].sm_count = 1;
+            states[d].shared_optin = 48 * 1024;
             states[d].major = states[d].minor = 0;
             continue;
         }
         snprintf(states[d].name, sizeof states[d].name, "%s", prop.name);
         states[d].sm_count = prop.multiProcessorCount > 0 ? prop.multiProcessorCount : 1;
+        states[d].shared_optin = (int64_t)prop.sharedMemPerBlockOptin;
         states[d].major = prop.major;
         states[d].minor = prop.minor;
     }
@@ -190,6 +193,7 @@ int ambient_cuda_begin(const char *function, ambient_cuda_context *context) {
     context->device = device;
     context->stream = stream;
     context->sm_count = state.sm_count;
+    context->shared_optin = state.shared_optin;
     context->precision = matmul_precision;
     return AMBIENT_STATUS_OK;
 }

@@ -1,6 +1,6 @@
 /*
- * Tensor-core matrix products for the CUDA backend (gemm.cu, conv2d.cu): warp-level
- * mma.sync in inline PTX, sm_80 and newer.
+ * Tensor-core matrix products for the CUDA backend (gemm.cu, conv2d.cu, attention_mma.cuh):
+ * warp-level mma.sync in inline PTX, sm_80 and newer.
  *
  *   bf16: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 (the default precision)
  *   tf32: mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32
@@ -30,7 +30,9 @@
  * Fragments for mma.m16n8k16 / m16n8k8", ldmatrix's lane-to-row rule, the staging map, the
  * shared-memory layout, the conversions, the epilogue), so that native/tests/test_cuda_mma.cu
  * can emulate a whole block on the host (ldmatrix and mma.sync from their documented layouts)
- * and compare it with a float64 product. That emulation is all the testing this code has had
+ * and compare it with a float64 product. The warp instructions and barriers are __host__
+ * __device__ functions too, which a test build routes to native/tests/mma_emulation.h, so that
+ * kernel bodies written over them (attention_mma.cuh) run unchanged on the host. That emulation is all the testing this code has had
  * on the machine where it was written: the kernels were compiled for sm_80 and sm_90 but have
  * never run on a GPU.
  */
@@ -358,20 +360,39 @@ struct mma_config {
 using mma_config_large = mma_config<128, 128, 2, 4>;
 using mma_config_small = mma_config<64, 64, 2, 2>;
 
-/* ---- Device code: ldmatrix, mma.sync, the block's main loop ------------------------------------ */
+/* ---- Warp instructions and barriers --------------------------------------------------------- */
 
-#if defined(__CUDACC__)
+/* On the device these are the instructions. A host build that defines AMBIENT_MMA_EMULATION
+ * (native/tests/mma_emulation.h) supplies them, so that whole kernels written over them
+ * (attention_mma.cuh) run on the host, thread by thread, with the same code; in the library's
+ * host pass they are never called. */
+#if !defined(__CUDA_ARCH__) && defined(AMBIENT_MMA_EMULATION)
+void mma_emulated_ldmatrix_x4(uint32_t (&r)[4], const uint32_t *p);
+void mma_emulated_step(int precision, float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]);
+float mma_emulated_shfl_xor(float v, int lane_mask);
+void mma_emulated_sync_warp(void);
+void mma_emulated_sync_block(void);
+#define AMBIENT_EMULATED(call) call
+#else
+#define AMBIENT_EMULATED(call) __builtin_trap()
+#endif
 
-static __device__ __forceinline__ void mma_ldmatrix_x4(uint32_t (&r)[4], const uint32_t *p) {
+AMBIENT_HD void mma_ldmatrix_x4(uint32_t (&r)[4], const uint32_t *p) {
+#if defined(__CUDA_ARCH__)
     unsigned address = (unsigned)__cvta_generic_to_shared(p);
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                  : "r"(address));
+#else
+    (void)r, (void)p;
+    AMBIENT_EMULATED(mma_emulated_ldmatrix_x4(r, p));
+#endif
 }
 
 /* d += a b for one 16 x 8 tile and one mma step. */
 template <int P>
-static __device__ __forceinline__ void mma_step(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+AMBIENT_HD void mma_step(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+#if defined(__CUDA_ARCH__)
     if (P == AMBIENT_MATMUL_BF16)
         asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
                      "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
@@ -382,12 +403,43 @@ static __device__ __forceinline__ void mma_step(float (&d)[4], const uint32_t (&
                      "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
                      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
                      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#else
+    (void)d, (void)a, (void)b;
+    AMBIENT_EMULATED(mma_emulated_step(P, d, a, b));
+#endif
+}
+
+/* v of the lane whose index differs from this one's by lane_mask (bits of 1, 2, 4, 8, 16). */
+AMBIENT_HD float mma_shfl_xor(float v, int lane_mask) {
+#if defined(__CUDA_ARCH__)
+    return __shfl_xor_sync(0xffffffffu, v, lane_mask);
+#else
+    (void)lane_mask;
+    AMBIENT_EMULATED(return mma_emulated_shfl_xor(v, lane_mask));
+    return v;
+#endif
+}
+
+AMBIENT_HD void mma_sync_warp(void) {
+#if defined(__CUDA_ARCH__)
+    __syncwarp();
+#else
+    AMBIENT_EMULATED(mma_emulated_sync_warp());
+#endif
+}
+
+AMBIENT_HD void mma_sync_block(void) {
+#if defined(__CUDA_ARCH__)
+    __syncthreads();
+#else
+    AMBIENT_EMULATED(mma_emulated_sync_block());
+#endif
 }
 
 /* acc += (the warp's rows of the A tile) (its columns of the B tile)^T over one slice. */
 template <int P, int MT, int NT>
-static __device__ __forceinline__ void mma_warp_slice(const uint32_t *a_tile, const uint32_t *b_tile, int a_row0,
-                                                      int b_row0, int lane, float (&acc)[MT][NT][4]) {
+AMBIENT_HD void mma_warp_slice(const uint32_t *a_tile, const uint32_t *b_tile, int a_row0, int b_row0, int lane,
+                               float (&acc)[MT][NT][4]) {
 AMBIENT_UNROLL
     for (int step = 0; step < MMA_SLICE_WORDS / MMA_STEP_WORDS; step++) {
         uint32_t a[MT][4], b[NT][2];
@@ -408,6 +460,10 @@ AMBIENT_UNROLL
             for (int nt = 0; nt < NT; nt++) mma_step<P>(acc[mt][nt], a[mt], b[nt]);
     }
 }
+
+/* ---- Device code: the GEMM block's main loop ------------------------------------------------- */
+
+#if defined(__CUDACC__)
 
 /* The block's tile: out[m0 .., n0 ..] <- sum over k in [k_begin, k_end) of A(m, k) B(n, k),
  * A and B given by their sources (B's rows are the columns of the output). Every thread of

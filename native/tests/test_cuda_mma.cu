@@ -5,12 +5,8 @@
  * Host code only (nvcc compiles it; nothing is launched). It runs the same __host__ __device__
  * code the kernels run (the fragment layouts, ldmatrix addresses, tile staging with its
  * conversions, the GEMM and convolution operand sources, the epilogue, the split sizes, the
- * division by constants) and stands in for the two warp instructions a CPU cannot execute:
- *   ldmatrix.m8n8.x4.b16: lanes 8q .. 8q + 7 give the row addresses of matrix q; lane L gets,
- *     in register q, the 32-bit word at row L / 4 of matrix q, word L % 4 (PTX ISA, ldmatrix)
- *   mma.sync m16n8k16 bf16 / m16n8k8 tf32: A, B and C gathered from the 32 lanes' registers
- *     through the fragment layouts of mma.cuh (PTX ISA, "Matrix Fragments for mma.m16n8k16
- *     with floating point type" and "for mma.m16n8k8"), D = A B + C in float64 per step.
+ * division by constants) and stands in for the two warp instructions a CPU cannot execute,
+ * ldmatrix and mma.sync, with mma_emulation.h.
  * A whole grid of blocks is emulated exactly as mma_block_tile walks it (slices, double
  * buffers, warps), on random non-zero inputs with edge tiles in every direction, and compared
  * with a float64 product of the same operands rounded to bf16 / tf32 (tight tolerance: the
@@ -23,73 +19,9 @@
 #include "conv2d_operands.cuh"
 #include "mma.cuh"
 #include "test_util.h"
+#include "mma_emulation.h"
 
 #include <vector>
-
-/* ---- ldmatrix and mma.sync, emulated -------------------------------------------------------- */
-
-/* The value of half `half` (0 low, 1 high) of a word: bf16 -> float, or the tf32 word itself. */
-template <int P>
-static double word_value(uint32_t word, int half) {
-    if (P == AMBIENT_MATMUL_BF16) return (double)mma_bits_float(half ? word & 0xffff0000u : word << 16);
-    return (double)mma_bits_float(word);
-}
-
-/* ldmatrix.x4: word_of_lane[l] is the tile word lane l points at; regs[L][q] what lane L gets. */
-static void emulate_ldmatrix_x4(const std::vector<uint32_t> &tile, const int (&word_of_lane)[32], uint32_t (&regs)[32][4]) {
-    for (int l = 0; l < 32; l++) {
-        int w = word_of_lane[l];
-        CHECK(w % 4 == 0, "lane %d: ldmatrix row address not 16-byte aligned (word %d)", l, w);
-        CHECK(w >= 0 && w + 3 < (int)tile.size(), "lane %d: word %d outside the tile", l, w);
-        CHECK(w % MMA_PITCH_WORDS + 3 < MMA_SLICE_WORDS, "lane %d: word %d reads the row padding", l, w);
-    }
-    for (int lane = 0; lane < 32; lane++)
-        for (int q = 0; q < 4; q++) regs[lane][q] = tile[word_of_lane[8 * q + lane / 4] + lane % 4];
-}
-
-/* d[lane][i] += (A B)[c_coord(lane, i)] for one 16 x 8 tile, A and B from the lanes' registers. */
-template <int P>
-static void emulate_mma(const uint32_t (&a)[32][4], const uint32_t (&b)[32][2], float (&d)[32][4]) {
-    const int K = P == AMBIENT_MATMUL_BF16 ? 16 : 8;
-    double A[16][16], B[16][8];
-    int seen_a[16][16] = {{0}}, seen_b[16][8] = {{0}};
-    for (int lane = 0; lane < 32; lane++) {
-        if (P == AMBIENT_MATMUL_BF16) {
-            for (int i = 0; i < 8; i++) {
-                mma_coord c = mma_bf16_a_coord(lane, i);
-                A[c.row][c.col] = word_value<P>(a[lane][i / 2], i & 1);
-                seen_a[c.row][c.col]++;
-            }
-            for (int i = 0; i < 4; i++) {
-                mma_coord c = mma_bf16_b_coord(lane, i);
-                B[c.row][c.col] = word_value<P>(b[lane][i / 2], i & 1);
-                seen_b[c.row][c.col]++;
-            }
-        } else {
-            for (int i = 0; i < 4; i++) {
-                mma_coord c = mma_tf32_a_coord(lane, i);
-                A[c.row][c.col] = word_value<P>(a[lane][i], 0);
-                seen_a[c.row][c.col]++;
-            }
-            for (int i = 0; i < 2; i++) {
-                mma_coord c = mma_tf32_b_coord(lane, i);
-                B[c.row][c.col] = word_value<P>(b[lane][i], 0);
-                seen_b[c.row][c.col]++;
-            }
-        }
-    }
-    for (int r = 0; r < 16; r++)
-        for (int k = 0; k < K; k++) CHECK(seen_a[r][k] == 1, "A[%d][%d] held %d times", r, k, seen_a[r][k]);
-    for (int k = 0; k < K; k++)
-        for (int n = 0; n < 8; n++) CHECK(seen_b[k][n] == 1, "B[%d][%d] held %d times", k, n, seen_b[k][n]);
-    for (int lane = 0; lane < 32; lane++)
-        for (int i = 0; i < 4; i++) {
-            mma_coord c = mma_c_coord(lane, i);
-            double s = 0;
-            for (int k = 0; k < K; k++) s += A[c.row][k] * B[k][c.col];
-            d[lane][i] = (float)((double)d[lane][i] + s);
-        }
-}
 
 /* ---- One block, as mma_block_tile runs it ----------------------------------------------------- */
 
