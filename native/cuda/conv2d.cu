@@ -213,9 +213,10 @@ static cudaError_t conv_launch(const ambient_cuda_context &ctx, int64_t kernel, 
 template <int P, class CFG, int MODE>
 static __global__ void __launch_bounds__(CFG::THREADS) conv_mma_kernel(conv_mma_args a) {
     const int64_t m0 = (int64_t)blockIdx.x * CFG::BM, n0 = (int64_t)blockIdx.y * CFG::BN;
+    __shared__ __align__(16) uint32_t smem[mma_block_shared<CFG>::WORDS];
     conv_mma_pass<MODE>(a, blockIdx.z, [&](const auto &src_a, const auto &src_b, const mma_output &out,
                                            int64_t k_begin, int64_t k_end) {
-        mma_block_tile<P, CFG>(src_a, src_b, out, m0, n0, k_begin, k_end);
+        mma_block_tile<P, CFG>(src_a, src_b, out, m0, n0, k_begin, k_end, threadIdx.x, smem);
     });
 }
 

@@ -208,7 +208,9 @@ static __global__ void __launch_bounds__(CFG::THREADS) gemm_mma_kernel(gemm_mma_
     const gemm_operand<!TA> a{g.a + e * g.stride_a, g.lda, g.m};
     const gemm_operand<TB> b{g.b + e * g.stride_b, g.ldb, g.n};
     const mma_output out{g.c + e * g.stride_c, g.ldc, g.m, g.n, g.alpha, g.beta, false};
-    mma_block_tile<P, CFG>(a, b, out, (int64_t)blockIdx.y * CFG::BM, (int64_t)blockIdx.x * CFG::BN, 0, g.k);
+    __shared__ __align__(16) uint32_t smem[mma_block_shared<CFG>::WORDS];
+    mma_block_tile<P, CFG>(a, b, out, (int64_t)blockIdx.y * CFG::BM, (int64_t)blockIdx.x * CFG::BN, 0, g.k, threadIdx.x,
+                           smem);
 }
 
 /* ---- Launchers ---------------------------------------------------------------------------- */

@@ -461,24 +461,30 @@ AMBIENT_UNROLL
     }
 }
 
-/* ---- Device code: the GEMM block's main loop ------------------------------------------------- */
+/* ---- The block's main loop (GEMM and the convolutions) ---------------------------------------- */
 
-#if defined(__CUDACC__)
+/* Shared memory of mma_block_tile: two A tiles, then two B tiles (double buffering). */
+template <class CFG>
+struct mma_block_shared {
+    static constexpr int A_WORDS = CFG::BM * MMA_PITCH_WORDS, B_WORDS = CFG::BN * MMA_PITCH_WORDS;
+    static constexpr int WORDS = 2 * (A_WORDS + B_WORDS);
+};
 
 /* The block's tile: out[m0 .., n0 ..] <- sum over k in [k_begin, k_end) of A(m, k) B(n, k),
  * A and B given by their sources (B's rows are the columns of the output). Every thread of
- * the block calls it. */
+ * the block calls it with its index tid and the block's shared memory (16-byte aligned,
+ * mma_block_shared<CFG>::WORDS words). */
 template <int P, class CFG, class SRC_A, class SRC_B, class OUT>
-static __device__ __forceinline__ void mma_block_tile(const SRC_A &src_a, const SRC_B &src_b, const OUT &out,
-                                                      int64_t m0, int64_t n0, int64_t k_begin, int64_t k_end) {
+AMBIENT_HD void mma_block_tile(const SRC_A &src_a, const SRC_B &src_b, const OUT &out, int64_t m0, int64_t n0,
+                               int64_t k_begin, int64_t k_end, int tid, uint32_t *smem) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
 #error "mma.sync with bf16 / tf32 needs sm_80 or newer"
 #endif
+    using shared = mma_block_shared<CFG>;
     constexpr int SLICE_K = mma_precision<P>::SLICE_K;
-    __shared__ __align__(16) uint32_t a_tiles[2][CFG::BM * MMA_PITCH_WORDS];
-    __shared__ __align__(16) uint32_t b_tiles[2][CFG::BN * MMA_PITCH_WORDS];
+    uint32_t *const a_tiles = smem, *const b_tiles = smem + 2 * shared::A_WORDS;
 
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int lane = tid & 31, warp = tid >> 5;
     const int a_row0 = (warp / CFG::WARPS_N) * CFG::WM, b_row0 = (warp % CFG::WARPS_N) * CFG::WN;
     mma_stager<P, CFG::BM, CFG::THREADS, SRC_A> stage_a;
     mma_stager<P, CFG::BN, CFG::THREADS, SRC_B> stage_b;
@@ -497,9 +503,9 @@ AMBIENT_UNROLL
     if (slices > 0) {
         stage_a.fetch(src_a, tid, k_begin, k_end);
         stage_b.fetch(src_b, tid, k_begin, k_end);
-        stage_a.store(a_tiles[0], tid);
-        stage_b.store(b_tiles[0], tid);
-        __syncthreads();
+        stage_a.store(a_tiles, tid);
+        stage_b.store(b_tiles, tid);
+        mma_sync_block();
         for (int64_t s = 0; s < slices; s++) {
             const int cur = (int)(s & 1);
             const bool more = s + 1 < slices;
@@ -507,18 +513,17 @@ AMBIENT_UNROLL
                 stage_a.fetch(src_a, tid, k_begin + (s + 1) * SLICE_K, k_end);
                 stage_b.fetch(src_b, tid, k_begin + (s + 1) * SLICE_K, k_end);
             }
-            mma_warp_slice<P, CFG::MT, CFG::NT>(a_tiles[cur], b_tiles[cur], a_row0, b_row0, lane, acc);
+            mma_warp_slice<P, CFG::MT, CFG::NT>(a_tiles + cur * shared::A_WORDS, b_tiles + cur * shared::B_WORDS,
+                                                a_row0, b_row0, lane, acc);
             if (more) {
-                stage_a.store(a_tiles[cur ^ 1], tid);
-                stage_b.store(b_tiles[cur ^ 1], tid);
+                stage_a.store(a_tiles + (cur ^ 1) * shared::A_WORDS, tid);
+                stage_b.store(b_tiles + (cur ^ 1) * shared::B_WORDS, tid);
             }
             /* The next slice is visible, and nobody still reads the one it replaces. */
-            __syncthreads();
+            mma_sync_block();
         }
     }
     mma_store_accumulators<CFG::MT, CFG::NT>(out, m0 + a_row0, n0 + b_row0, lane, acc);
 }
-
-#endif /* __CUDACC__ */
 
 #endif

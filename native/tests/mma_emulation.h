@@ -11,9 +11,9 @@
  * Two ways to use them. test_cuda_mma calls emulate_ldmatrix_x4 and emulate_mma on all 32
  * lanes' registers at once. emulate_thread_block runs a whole thread block of a kernel body written
  * over mma.cuh's warp functions (mma_ldmatrix_x4, mma_step, mma_shfl_xor, mma_sync_warp,
- * mma_sync_block): every CUDA thread is a coroutine (ucontext) on one host thread, and each of
- * those functions is a barrier of its warp or block where the lanes exchange what the
- * instruction exchanges. A barrier that not every thread of its warp or block reaches is
+ * mma_sync_block): every CUDA thread is a coroutine on one host thread, and each of
+ * those functions is a barrier of its warp or block; when all 32 lanes of a warp wait at the
+ * same instruction, it is performed once for the warp from the operands they brought. A barrier that not every thread of its warp or block reaches is
  * reported (the GPU would hang or be undefined there), as are ldmatrix rows that are not
  * 16-byte aligned, leave the block's shared memory or read a tile row's padding. Warps run one
  * at a time as far as they can, so a missing block barrier shows as poison or a wrong tile
@@ -115,91 +115,211 @@ static void emulate_mma(const uint32_t (&a)[32][4], const uint32_t (&b)[32][2], 
 
 namespace mma_emulation {
 
+/* Coroutines: a stack and a saved stack pointer. On x86-64 the switch saves the callee-saved
+ * registers on the old stack and pops them from the new one (ucontext's swapcontext makes a
+ * system call per switch for the signal mask, which made these tests ten times slower);
+ * elsewhere ucontext. A coroutine's entry never returns: it switches away for good. */
+#if defined(__x86_64__)
+extern "C" void mma_emulation_switch(void **save_sp, void *load_sp);
+asm(".text\n"
+    ".globl mma_emulation_switch\n"
+    ".type mma_emulation_switch, @function\n"
+    "mma_emulation_switch:\n"
+    "  pushq %rbp\n  pushq %rbx\n  pushq %r12\n  pushq %r13\n  pushq %r14\n  pushq %r15\n"
+    "  movq %rsp, (%rdi)\n"
+    "  movq %rsi, %rsp\n"
+    "  popq %r15\n  popq %r14\n  popq %r13\n  popq %r12\n  popq %rbx\n  popq %rbp\n"
+    "  ret\n"
+    ".size mma_emulation_switch, .-mma_emulation_switch\n");
+
+struct coroutine {
+    void *sp;
+};
+
+/* The first switch to c "returns" into entry with the stack aligned as after a call. */
+static void coroutine_make(coroutine &c, std::vector<char> &stack, void (*entry)(void)) {
+    uintptr_t top = (uintptr_t)(stack.data() + stack.size()) & ~(uintptr_t)15;
+    void **sp = (void **)top;
+    *--sp = nullptr;        /* entry's return address: never used */
+    *--sp = (void *)entry;  /* where the switch's ret goes */
+    for (int r = 0; r < 6; r++) *--sp = nullptr; /* rbp, rbx, r12 .. r15 */
+    c.sp = sp;
+}
+
+static void coroutine_switch(coroutine &from, coroutine &to) { mma_emulation_switch(&from.sp, to.sp); }
+#else
+struct coroutine {
+    ucontext_t context;
+};
+
+static void coroutine_make(coroutine &c, std::vector<char> &stack, void (*entry)(void)) {
+    getcontext(&c.context);
+    c.context.uc_stack.ss_sp = stack.data();
+    c.context.uc_stack.ss_size = stack.size();
+    c.context.uc_link = nullptr;
+    makecontext(&c.context, entry, 0);
+}
+
+static void coroutine_switch(coroutine &from, coroutine &to) { swapcontext(&from.context, &to.context); }
+#endif
+
+
 enum thread_state { RUNNING, AT_WARP_BARRIER, AT_BLOCK_BARRIER, FINISHED };
 
+/* The warp instruction a thread waits at; the scheduler performs it once for the whole warp
+ * when all 32 lanes are there (mixing instructions is an error, as on the GPU). */
+enum warp_op { OP_SYNC, OP_SHFL, OP_LDMATRIX, OP_MMA_BF16, OP_MMA_TF32 };
+static const char *const op_names[] = {"__syncwarp", "shfl.xor", "ldmatrix", "mma bf16", "mma tf32"};
+
 struct thread {
-    ucontext_t context;
-    std::vector<char> stack;
+    coroutine context;
     thread_state state;
-    /* what the thread brings to its warp's exchange */
-    float value;
+    warp_op op;
+    /* the operands it brings, and where its results go */
+    float value, result;
+    int lane_mask;
     const uint32_t *address;
-    uint32_t a[4], b[2];
+    uint32_t *regs;
+    const uint32_t *a, *b;
+    float *d;
 };
 
 struct block {
-    ucontext_t scheduler;
+    coroutine scheduler;
     std::vector<thread> threads;
     const std::function<void(int)> *body;
     const uint32_t *shared;
     size_t shared_words;
     int current;
-    int64_t warp_barriers, block_barriers;
 };
 
 static block *running;
 
-static void yield(thread_state state) {
-    thread &t = running->threads[running->current];
+static thread &self(void) { return running->threads[running->current]; }
+
+static void wait_at(thread_state state, warp_op op) {
+    thread &t = self();
     t.state = state;
-    swapcontext(&t.context, &running->scheduler);
+    t.op = op;
+    coroutine_switch(t.context, running->scheduler);
 }
 
 static void thread_entry(void) {
     (*running->body)(running->current);
-    running->threads[running->current].state = FINISHED; /* uc_link returns to the scheduler */
+    self().state = FINISHED;
+    coroutine_switch(self().context, running->scheduler); /* for good */
 }
 
-static thread &lane_of_warp(int lane) { return running->threads[(running->current & ~31) + lane]; }
+template <int P>
+static void warp_mma(thread *lanes) {
+    const int K = P == AMBIENT_MATMUL_BF16 ? 16 : 8;
+    uint32_t a[32][4], b[32][2];
+    for (int l = 0; l < 32; l++) {
+        for (int i = 0; i < 4; i++) a[l][i] = lanes[l].a[i];
+        for (int i = 0; i < 2; i++) b[l][i] = lanes[l].b[i];
+    }
+    double A[16][16], B[16][8];
+    gather_mma_operands<P>(a, b, A, B);
+    for (int l = 0; l < 32; l++)
+        for (int i = 0; i < 4; i++) {
+            mma_coord c = mma_c_coord(l, i);
+            double sum = 0;
+            for (int k = 0; k < K; k++) sum += A[c.row][k] * B[k][c.col];
+            lanes[l].d[i] = (float)((double)lanes[l].d[i] + sum);
+        }
+}
+
+/* The instruction the 32 lanes of warp w wait at, performed; false when they disagree. */
+static bool perform(int w) {
+    thread *lanes = &running->threads[32 * w];
+    for (int l = 1; l < 32; l++)
+        if (lanes[l].op != lanes[0].op) {
+            fprintf(stderr, "emulated warp %d: lane 0 at %s, lane %d at %s\n", w, op_names[lanes[0].op], l,
+                    op_names[lanes[l].op]);
+            return false;
+        }
+    switch (lanes[0].op) {
+    case OP_SYNC:
+        break;
+    case OP_SHFL:
+        for (int l = 0; l < 32; l++) lanes[l].result = lanes[l ^ lanes[l].lane_mask].value;
+        break;
+    case OP_LDMATRIX:
+        for (int l = 0; l < 32; l++)
+            for (int q = 0; q < 4; q++) {
+                const int from = 8 * q + l / 4;
+                const ptrdiff_t word = lanes[from].address - running->shared;
+                const bool ok = word >= 0 && (size_t)word + 4 <= running->shared_words && word % 4 == 0 &&
+                                word % MMA_PITCH_WORDS + 3 < MMA_SLICE_WORDS;
+                if (!ok && l % 4 == 0) {
+                    fprintf(stderr, "emulated ldmatrix: row %d of matrix %d (lane %d) at shared word %lld is "
+                                    "misaligned, outside the %zu words, or in a row's padding\n",
+                            l / 4, q, from, (long long)word, running->shared_words);
+                    test_failures++;
+                }
+                lanes[l].regs[q] = ok ? lanes[from].address[l % 4] : 0x7fc07fc0u;
+            }
+        break;
+    case OP_MMA_BF16:
+        warp_mma<AMBIENT_MATMUL_BF16>(lanes);
+        break;
+    case OP_MMA_TF32:
+        warp_mma<AMBIENT_MATMUL_TF32>(lanes);
+        break;
+    }
+    return true;
+}
 
 } /* namespace mma_emulation */
 
 /* Runs body(tid) for tid in 0 .. threads - 1 (a multiple of 32) as one block whose shared
- * memory is shared[0 .. shared_words). Returns 0, or -1 after reporting barriers that not
- * every thread reached. */
-static inline int emulate_thread_block(int threads, const uint32_t *shared, size_t shared_words, const std::function<void(int)> &body) {
+ * memory is shared[0 .. shared_words). Each warp in turn runs as far as it can (through its
+ * warp instructions, up to the block barrier or its end) before the next one starts, in
+ * ascending warp order in one block and descending in the next: a warp that reads shared
+ * memory another has not yet written, or overwrites what another still has to read, because a
+ * block barrier is missing, then reads poison or the wrong tile. Returns 0, or -1 after
+ * reporting threads that wait at different barriers or instructions. */
+static inline int emulate_thread_block(int threads, const uint32_t *shared, size_t shared_words,
+                                       const std::function<void(int)> &body) {
     using namespace mma_emulation;
-    const size_t stack_bytes = 256 * 1024;
+    /* Stacks are kept from block to block: allocating and touching them anew costs more than the
+     * emulation itself. */
+    static std::vector<std::vector<char>> stacks;
+    if (stacks.size() < (size_t)threads) stacks.resize((size_t)threads, std::vector<char>(256 * 1024));
+    static int descending = 0;
+    descending ^= 1;
     block b;
     b.threads.resize((size_t)threads);
     b.body = &body;
     b.shared = shared;
     b.shared_words = shared_words;
-    b.warp_barriers = b.block_barriers = 0;
     running = &b;
-    for (thread &t : b.threads) {
-        t.stack.resize(stack_bytes);
-        t.state = RUNNING;
-        getcontext(&t.context);
-        t.context.uc_stack.ss_sp = t.stack.data();
-        t.context.uc_stack.ss_size = stack_bytes;
-        t.context.uc_link = &b.scheduler;
-        makecontext(&t.context, thread_entry, 0);
+    for (int tid = 0; tid < threads; tid++) {
+        b.threads[tid].state = RUNNING;
+        coroutine_make(b.threads[tid].context, stacks[tid], thread_entry);
     }
-    /* Each warp in turn runs as far as it can (through its warp barriers, up to the block
-     * barrier or its end) before the next one starts, in ascending warp order in one block and
-     * descending in the next: a warp that reads shared memory another warp has not yet
-     * written, or overwrites what another still has to read, because a block barrier is
-     * missing, then reads poison or the wrong tile. */
-    static int descending = 0;
-    descending ^= 1;
     const int warps = threads / 32;
-    for (;;) {
-        for (int i = 0; i < warps; i++) {
+    bool failed = false;
+    while (!failed) {
+        for (int i = 0; i < warps && !failed; i++) {
             const int w = descending ? warps - 1 - i : i;
             for (;;) {
                 for (int l = 0; l < 32; l++)
                     if (b.threads[32 * w + l].state == RUNNING) {
                         b.current = 32 * w + l;
-                        swapcontext(&b.scheduler, &b.threads[32 * w + l].context);
+                        coroutine_switch(b.scheduler, b.threads[32 * w + l].context);
                     }
                 int at_warp = 0;
                 for (int l = 0; l < 32; l++) at_warp += b.threads[32 * w + l].state == AT_WARP_BARRIER;
                 if (at_warp < 32) break;
+                if (!perform(w)) {
+                    failed = true;
+                    break;
+                }
                 for (int l = 0; l < 32; l++) b.threads[32 * w + l].state = RUNNING;
-                b.warp_barriers++;
             }
         }
+        if (failed) break;
         int finished = 0, at_block = 0;
         for (const thread &t : b.threads) {
             finished += t.state == FINISHED;
@@ -208,79 +328,45 @@ static inline int emulate_thread_block(int threads, const uint32_t *shared, size
         if (finished == threads) break;
         if (at_block == threads) {
             for (thread &t : b.threads) t.state = RUNNING;
-            b.block_barriers++;
             continue;
         }
         fprintf(stderr, "emulate_thread_block: stuck: %d threads finished, %d at the block barrier, the rest at "
                         "partial warp barriers\n", finished, at_block);
-        test_failures++;
-        running = nullptr;
-        return -1;
+        failed = true;
     }
     running = nullptr;
-    return 0;
+    if (failed) test_failures++;
+    return failed ? -1 : 0;
 }
 
 /* ---- The hooks mma.cuh calls on the host ------------------------------------------------------------ */
 
-void mma_emulated_sync_warp(void) { mma_emulation::yield(mma_emulation::AT_WARP_BARRIER); }
+void mma_emulated_sync_warp(void) { mma_emulation::wait_at(mma_emulation::AT_WARP_BARRIER, mma_emulation::OP_SYNC); }
 
-void mma_emulated_sync_block(void) { mma_emulation::yield(mma_emulation::AT_BLOCK_BARRIER); }
+void mma_emulated_sync_block(void) { mma_emulation::wait_at(mma_emulation::AT_BLOCK_BARRIER, mma_emulation::OP_SYNC); }
 
 float mma_emulated_shfl_xor(float v, int lane_mask) {
-    using namespace mma_emulation;
-    const int lane = running->current & 31;
-    running->threads[running->current].value = v;
-    mma_emulated_sync_warp();
-    float r = lane_of_warp(lane ^ lane_mask).value;
-    mma_emulated_sync_warp(); /* nobody overwrites a value before every lane has read it */
-    return r;
+    mma_emulation::thread &t = mma_emulation::self();
+    t.value = v;
+    t.lane_mask = lane_mask;
+    mma_emulation::wait_at(mma_emulation::AT_WARP_BARRIER, mma_emulation::OP_SHFL);
+    return t.result;
 }
 
 void mma_emulated_ldmatrix_x4(uint32_t (&r)[4], const uint32_t *p) {
-    using namespace mma_emulation;
-    const int lane = running->current & 31;
-    running->threads[running->current].address = p;
-    mma_emulated_sync_warp();
-    for (int q = 0; q < 4; q++) {
-        const uint32_t *row = lane_of_warp(8 * q + lane / 4).address;
-        ptrdiff_t w = row - running->shared;
-        bool ok = w >= 0 && (size_t)w + 4 <= running->shared_words && w % 4 == 0 &&
-                  w % MMA_PITCH_WORDS + 3 < MMA_SLICE_WORDS;
-        if (!ok && lane == 0) {
-            fprintf(stderr, "ldmatrix: matrix %d row of lane %d at shared word %lld: misaligned, outside the %zu "
-                            "words, or in a row's padding\n", q, 8 * q + lane / 4, (long long)w, running->shared_words);
-            test_failures++;
-        }
-        r[q] = ok ? row[lane % 4] : 0x7fc07fc0u;
-    }
-    mma_emulated_sync_warp();
+    mma_emulation::thread &t = mma_emulation::self();
+    t.address = p;
+    t.regs = r;
+    mma_emulation::wait_at(mma_emulation::AT_WARP_BARRIER, mma_emulation::OP_LDMATRIX);
 }
 
 void mma_emulated_step(int precision, float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
-    using namespace mma_emulation;
-    const int lane = running->current & 31;
-    thread &self = running->threads[running->current];
-    for (int i = 0; i < 4; i++) self.a[i] = a[i];
-    for (int i = 0; i < 2; i++) self.b[i] = b[i];
-    mma_emulated_sync_warp();
-    uint32_t regs_a[32][4], regs_b[32][2];
-    for (int l = 0; l < 32; l++) {
-        const thread &t = lane_of_warp(l);
-        for (int i = 0; i < 4; i++) regs_a[l][i] = t.a[i];
-        for (int i = 0; i < 2; i++) regs_b[l][i] = t.b[i];
-    }
-    mma_emulated_sync_warp();
-    double A[16][16], B[16][8];
-    const int K = precision == AMBIENT_MATMUL_BF16 ? 16 : 8;
-    if (precision == AMBIENT_MATMUL_BF16) gather_mma_operands<AMBIENT_MATMUL_BF16>(regs_a, regs_b, A, B);
-    else gather_mma_operands<AMBIENT_MATMUL_TF32>(regs_a, regs_b, A, B);
-    for (int i = 0; i < 4; i++) {
-        mma_coord c = mma_c_coord(lane, i);
-        double s = 0;
-        for (int k = 0; k < K; k++) s += A[c.row][k] * B[k][c.col];
-        d[i] = (float)((double)d[i] + s);
-    }
+    mma_emulation::thread &t = mma_emulation::self();
+    t.a = a;
+    t.b = b;
+    t.d = d;
+    mma_emulation::wait_at(mma_emulation::AT_WARP_BARRIER,
+                           precision == AMBIENT_MATMUL_BF16 ? mma_emulation::OP_MMA_BF16 : mma_emulation::OP_MMA_TF32);
 }
 
 #endif

@@ -220,6 +220,8 @@ int main(void) {
     check_attention<AMBIENT_MATMUL_TF32, 64>(1, 100, 1, 40);
     check_attention<AMBIENT_MATMUL_BF16, 128>(1, 70, 1, 96);
     check_attention<AMBIENT_MATMUL_TF32, 128>(1, 65, 1, 128);
+    check_attention<AMBIENT_MATMUL_BF16, 64>(4, 256, 2, 64); /* W3-sized heads: the tails of the error */
+    check_attention<AMBIENT_MATMUL_TF32, 64>(2, 256, 2, 64);
     if (test_failures) {
         fprintf(stderr, "test_cuda_attention: %d failures\n", test_failures);
         return 1;

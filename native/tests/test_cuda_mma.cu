@@ -7,11 +7,12 @@
  * conversions, the GEMM and convolution operand sources, the epilogue, the split sizes, the
  * division by constants) and stands in for the two warp instructions a CPU cannot execute,
  * ldmatrix and mma.sync, with mma_emulation.h.
- * A whole grid of blocks is emulated exactly as mma_block_tile walks it (slices, double
- * buffers, warps), on random non-zero inputs with edge tiles in every direction, and compared
- * with a float64 product of the same operands rounded to bf16 / tf32 (tight tolerance: the
- * data movement must be exact) and of the unrounded ones (the precision's tolerance). Shared
- * memory starts as NaN, so a word the staging forgets shows.
+ * Every block of the grid runs mma_block_tile itself (slices, double buffers, warps and
+ * barriers), every CUDA thread a coroutine, on random non-zero inputs with edge tiles in every
+ * direction, and is compared with a float64 product of the same operands rounded to bf16 / tf32
+ * (tight tolerance: the data movement must be exact) and of the unrounded ones (the
+ * precision's tolerance). Shared memory starts as NaN, so a word the staging forgets shows, and
+ * removing either of mma_block_tile's block barriers makes the test fail.
  *
  * This is the only evidence this project has for the tensor-core kernels until a GPU runs
  * native/tests/test_parity.c: the kernels themselves were compiled, never executed.
@@ -23,84 +24,17 @@
 
 #include <vector>
 
-/* ---- One block, as mma_block_tile runs it ----------------------------------------------------- */
+/* ---- One block: mma_block_tile itself, every thread a coroutine (mma_emulation.h) ------------------ */
 
 template <int P, class CFG, class SRC_A, class SRC_B, class OUT>
 static void emulate_block(const SRC_A &src_a, const SRC_B &src_b, const OUT &out, int64_t m0, int64_t n0,
                           int64_t k_begin, int64_t k_end) {
-    constexpr int SLICE_K = mma_precision<P>::SLICE_K, WARPS = CFG::THREADS / 32;
-    const uint32_t poison = P == AMBIENT_MATMUL_BF16 ? 0x7fc07fc0u : 0x7fc00000u; /* NaN in every value */
-    std::vector<uint32_t> a_tiles[2], b_tiles[2];
-    for (int t = 0; t < 2; t++) {
-        a_tiles[t].assign((size_t)CFG::BM * MMA_PITCH_WORDS, poison);
-        b_tiles[t].assign((size_t)CFG::BN * MMA_PITCH_WORDS, poison);
-    }
-    std::vector<mma_stager<P, CFG::BM, CFG::THREADS, SRC_A>> stage_a(CFG::THREADS);
-    std::vector<mma_stager<P, CFG::BN, CFG::THREADS, SRC_B>> stage_b(CFG::THREADS);
-    for (int tid = 0; tid < CFG::THREADS; tid++) {
-        stage_a[tid].init(src_a, tid, m0);
-        stage_b[tid].init(src_b, tid, n0);
-    }
-    /* acc[warp][lane][mt][nt][i]: each lane's accumulators */
-    std::vector<float> acc((size_t)WARPS * 32 * CFG::MT * CFG::NT * 4, 0.0f);
-    auto at = [&](int warp, int lane, int mt, int nt, int i) -> float & {
-        return acc[((((size_t)warp * 32 + lane) * CFG::MT + mt) * CFG::NT + nt) * 4 + i];
-    };
-
-    const int64_t slices = k_end > k_begin ? (k_end - k_begin + SLICE_K - 1) / SLICE_K : 0;
-    for (int64_t s = 0; s < slices; s++) {
-        const int cur = (int)(s & 1);
-        /* staging: fetch then store, every thread (the kernel fetches one slice ahead) */
-        for (int tid = 0; tid < CFG::THREADS; tid++) {
-            stage_a[tid].fetch(src_a, tid, k_begin + s * SLICE_K, k_end);
-            stage_b[tid].fetch(src_b, tid, k_begin + s * SLICE_K, k_end);
-            stage_a[tid].store(a_tiles[cur].data(), tid);
-            stage_b[tid].store(b_tiles[cur].data(), tid);
-        }
-        for (int warp = 0; warp < WARPS; warp++) {
-            const int a_row0 = (warp / CFG::WARPS_N) * CFG::WM, b_row0 = (warp % CFG::WARPS_N) * CFG::WN;
-            for (int step = 0; step < MMA_SLICE_WORDS / MMA_STEP_WORDS; step++) {
-                uint32_t a_regs[CFG::MT][32][4], b_regs[CFG::NT][32][2];
-                for (int mt = 0; mt < CFG::MT; mt++) {
-                    int words[32];
-                    for (int l = 0; l < 32; l++) words[l] = mma_a_ldmatrix_word(l, a_row0 + mt * 16, step);
-                    emulate_ldmatrix_x4(a_tiles[cur], words, a_regs[mt]);
-                }
-                for (int np = 0; np < CFG::NT / 2; np++) {
-                    int words[32];
-                    uint32_t r[32][4];
-                    for (int l = 0; l < 32; l++) words[l] = mma_b_ldmatrix_word(l, b_row0 + np * 16, step);
-                    emulate_ldmatrix_x4(b_tiles[cur], words, r);
-                    for (int l = 0; l < 32; l++) { /* as mma_warp_slice distributes them */
-                        b_regs[2 * np][l][0] = r[l][0];
-                        b_regs[2 * np][l][1] = r[l][1];
-                        b_regs[2 * np + 1][l][0] = r[l][2];
-                        b_regs[2 * np + 1][l][1] = r[l][3];
-                    }
-                }
-                for (int mt = 0; mt < CFG::MT; mt++)
-                    for (int nt = 0; nt < CFG::NT; nt++) {
-                        float d[32][4];
-                        for (int l = 0; l < 32; l++)
-                            for (int i = 0; i < 4; i++) d[l][i] = at(warp, l, mt, nt, i);
-                        emulate_mma<P>(a_regs[mt], b_regs[nt], d);
-                        for (int l = 0; l < 32; l++)
-                            for (int i = 0; i < 4; i++) at(warp, l, mt, nt, i) = d[l][i];
-                    }
-            }
-        }
-        /* the next slice goes to the other buffer; this one keeps its data (as on the GPU) */
-    }
-    for (int warp = 0; warp < WARPS; warp++) {
-        const int a_row0 = (warp / CFG::WARPS_N) * CFG::WM, b_row0 = (warp % CFG::WARPS_N) * CFG::WN;
-        for (int lane = 0; lane < 32; lane++) {
-            float lane_acc[CFG::MT][CFG::NT][4];
-            for (int mt = 0; mt < CFG::MT; mt++)
-                for (int nt = 0; nt < CFG::NT; nt++)
-                    for (int i = 0; i < 4; i++) lane_acc[mt][nt][i] = at(warp, lane, mt, nt, i);
-            mma_store_accumulators<CFG::MT, CFG::NT>(out, m0 + a_row0, n0 + b_row0, lane, lane_acc);
-        }
-    }
+    /* NaN in every bf16 half and as a tf32 word, so that a word the staging forgets shows */
+    std::vector<uint32_t> smem(mma_block_shared<CFG>::WORDS, 0x7fc07fc0u);
+    uint32_t *s = smem.data();
+    emulate_thread_block(CFG::THREADS, s, smem.size(), [&](int tid) {
+        mma_block_tile<P, CFG>(src_a, src_b, out, m0, n0, k_begin, k_end, tid, s);
+    });
 }
 
 /* ---- References ------------------------------------------------------------------------------ */
