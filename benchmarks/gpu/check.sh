@@ -7,8 +7,8 @@
 #   4. runs the CPU-vs-CUDA parity harness (native/tests/test_parity.c) over every kernel and
 #      writes its table to OUTDIR/parity.txt and OUTDIR/parity.csv (matrix products in the
 #      precision AMBIENT_CUDA_MATMUL chooses: bf16 tensor cores unless set; the table's header
-#      and the measured matmul ceiling say which), then gemm and the convolutions once more
-#      with AMBIENT_CUDA_MATMUL=fp32, the exact SIMT path (OUTDIR/parity_fp32.txt)
+#      and the measured matmul ceiling say which), then gemm, the convolutions and attention
+#      once more with AMBIENT_CUDA_MATMUL=fp32, the exact SIMT path (OUTDIR/parity_fp32.txt)
 #   4c. times our GEMM and convolutions against cuBLAS and cuDNN when they are found
 #      (native/tests/vendor_compare.c; OUTDIR/vendor.txt and vendor.csv)
 #   5. Java, when a Java 25 and the benchmarks jar are at hand (see "Java" below): the whole train
@@ -109,9 +109,10 @@ if [ -f "$BUILD/libambient_cuda.so" ]; then
 
   # ---- 4b. Matrix products on the exact float32 path (the SIMT kernels) -----------------------
   # The run above takes AMBIENT_CUDA_MATMUL from the environment (bf16 tensor cores unless set);
-  # this one checks and times gemm and the convolutions in fp32 too, at the smaller shapes.
+  # this one checks and times gemm, the convolutions and attention in fp32 too, at the smaller
+  # shapes.
   if [ "${AMBIENT_CUDA_MATMUL:-bf16}" != "fp32" ]; then
-    AMBIENT_CUDA_MATMUL=fp32 stage parity_fp32 150 "$BUILD/tests/test_parity" --quick --filter gemm,conv2d \
+    AMBIENT_CUDA_MATMUL=fp32 stage parity_fp32 150 "$BUILD/tests/test_parity" --quick --filter gemm,conv2d,attention \
       --csv "$OUT/parity_fp32.csv" "$BUILD/libambient_cpu.so" "$BUILD/libambient_cuda.so" || true
     cp "$OUT/parity_fp32.log" "$OUT/parity_fp32.txt"
     fails=$(grep -c ' FAIL ' "$OUT/parity_fp32.txt" || true)
