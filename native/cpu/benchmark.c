@@ -179,3 +179,22 @@ int ambient_benchmark_matmul_peak(int64_t n, double seconds, double *gflops) {
     *gflops = 2.0 * (double)n * (double)n * (double)n * (double)calls / elapsed * 1e-9;
     return AMBIENT_STATUS_OK;
 }
+
+/* ---- Timer: CPU calls finish before they return, so wall-clock time is the work's time ---- */
+
+static _Thread_local double timer_started = -1.0;
+
+int ambient_timer_start(void) {
+    ambient_clear_error();
+    timer_started = now_seconds();
+    return AMBIENT_STATUS_OK;
+}
+
+int ambient_timer_elapsed(double *milliseconds) {
+    ambient_clear_error();
+    AMBIENT_REQUIRE_POINTER(milliseconds);
+    *milliseconds = 0.0;
+    AMBIENT_REQUIRE(timer_started >= 0.0, "%s: no ambient_timer_start on this thread", __func__);
+    *milliseconds = 1e3 * (now_seconds() - timer_started);
+    return AMBIENT_STATUS_OK;
+}

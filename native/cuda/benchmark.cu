@@ -251,3 +251,59 @@ int ambient_benchmark_matmul_peak(int64_t n, double seconds, double *gflops) {
     *gflops = 2.0 * (double)n * (double)n * (double)n * (double)calls / elapsed * 1e-9;
     return AMBIENT_STATUS_OK;
 }
+
+/* ---- Timer: two events on the library's stream ------------------------------------------------ */
+
+namespace {
+/* The calling thread's events, created on first use on a device and re-created when the
+ * thread's device changes (never destroyed: a pair per thread that times). Zero-initialised,
+ * so that the thread-local needs no initialisation function. */
+struct thread_timer {
+    bool created, started;
+    int device;
+    cudaEvent_t start, stop;
+};
+thread_local thread_timer timer;
+} // namespace
+
+int ambient_timer_start(void) {
+    ambient_cuda_clear_error();
+    ambient_cuda_context ctx;
+    int status = ambient_cuda_begin(__func__, &ctx);
+    if (status) return status;
+    if (!timer.created || timer.device != ctx.device) {
+        if (timer.created) {
+            (void)cudaEventDestroy(timer.start);
+            (void)cudaEventDestroy(timer.stop);
+        }
+        timer.created = timer.started = false;
+        AMBIENT_CUDA_CHECK(cudaEventCreate(&timer.start));
+        cudaError_t error = cudaEventCreate(&timer.stop);
+        if (error != cudaSuccess) {
+            (void)cudaEventDestroy(timer.start);
+            return ambient_cuda_fail_call(__func__, error, "cudaEventCreate(&timer.stop)", __FILE__, __LINE__);
+        }
+        timer.created = true;
+        timer.device = ctx.device;
+    }
+    AMBIENT_CUDA_CHECK(cudaEventRecord(timer.start, ctx.stream));
+    timer.started = true;
+    return AMBIENT_STATUS_OK;
+}
+
+int ambient_timer_elapsed(double *milliseconds) {
+    ambient_cuda_clear_error();
+    AMBIENT_REQUIRE_POINTER(milliseconds);
+    *milliseconds = 0.0;
+    ambient_cuda_context ctx;
+    int status = ambient_cuda_begin(__func__, &ctx);
+    if (status) return status;
+    AMBIENT_REQUIRE(timer.created && timer.started && timer.device == ctx.device,
+                    "%s: no ambient_timer_start on this thread and device %d", __func__, ctx.device);
+    AMBIENT_CUDA_CHECK(cudaEventRecord(timer.stop, ctx.stream));
+    AMBIENT_CUDA_CHECK(cudaEventSynchronize(timer.stop));
+    float ms = 0.0f;
+    AMBIENT_CUDA_CHECK(cudaEventElapsedTime(&ms, timer.start, timer.stop));
+    *milliseconds = (double)ms;
+    return AMBIENT_STATUS_OK;
+}

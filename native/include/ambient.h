@@ -107,6 +107,17 @@ int ambient_benchmark_memory_bandwidth(int64_t bytes, double seconds, double *gb
  * tensor-core ceiling that convolutions are measured against), timed with CUDA events. */
 int ambient_benchmark_matmul_peak(int64_t n, double seconds, double *gflops);
 
+/* ---- Timing ------------------------------------------------------------------------------- */
+
+/* The time of the work this library runs on the calling thread's selected device between
+ * ambient_timer_start and ambient_timer_elapsed. On CUDA two events recorded on the library's
+ * stream (ambient_timer_elapsed waits for the second): the device's time for the work queued in
+ * between, the launch latency hidden when it is queued back to back. On the CPU, whose calls
+ * return when their work is done, the wall-clock time between the two calls. A start stays in
+ * force until the next one; elapsed without a start on this thread and device is an error. */
+int ambient_timer_start(void);
+int ambient_timer_elapsed(double *milliseconds);
+
 /* ---- GEMM ---------------------------------------------------------------------------- */
 
 /* Batched row-major matrix multiply, for b in [0, batch):

@@ -57,5 +57,19 @@ int main(void) {
     CHECK(ambient_benchmark_memory_bandwidth(16 << 20, 0.05, &gbs) == AMBIENT_STATUS_OK && gbs > 0.1, "bandwidth %g", gbs);
     printf("device: %s, FMA peak %.1f GFLOP/s, copy bandwidth %.1f GB/s (short, noisy runs)\n", name, gflops, gbs);
     CHECK(ambient_benchmark_fma_peak(-1, &gflops) == AMBIENT_STATUS_INVALID_ARGUMENT, "negative seconds");
+
+    /* the timer: an error before the thread's first start, then the time of the work between */
+    double ms = -1;
+    CHECK(ambient_timer_elapsed(&ms) == AMBIENT_STATUS_INVALID_ARGUMENT && ms == 0.0, "elapsed before start");
+    CHECK(strstr(ambient_last_error(), "ambient_timer_start") != NULL, "message: %s", ambient_last_error());
+    CHECK(ambient_timer_elapsed(NULL) == AMBIENT_STATUS_INVALID_ARGUMENT, "elapsed into NULL");
+    CHECK(ambient_timer_start() == AMBIENT_STATUS_OK, "start");
+    double t0 = test_now();
+    CHECK(ambient_benchmark_fma_peak(0.03, &gflops) == AMBIENT_STATUS_OK, "work to time");
+    double wall_ms = 1e3 * (test_now() - t0);
+    CHECK(ambient_timer_elapsed(&ms) == AMBIENT_STATUS_OK && ms >= wall_ms && ms < wall_ms + 1000.0,
+          "elapsed %g ms around %g ms of work", ms, wall_ms);
+    double later = 0;
+    CHECK(ambient_timer_elapsed(&later) == AMBIENT_STATUS_OK && later >= ms, "the start stays: %g then %g", ms, later);
     return test_finish("test_cpu_library");
 }

@@ -30,6 +30,7 @@
     X(ambient_memory_copy_to_device) X(ambient_memory_copy_to_host)                           \
     X(ambient_memory_copy_on_device) X(ambient_memory_set) X(ambient_benchmark_fma_peak)      \
     X(ambient_benchmark_memory_bandwidth) X(ambient_benchmark_matmul_peak) X(ambient_gemm)    \
+    X(ambient_timer_start) X(ambient_timer_elapsed)                                           \
     X(ambient_mp_silu_forward)                                                                \
     X(ambient_mp_silu_backward) X(ambient_mp_sum_forward) X(ambient_mp_sum_backward)          \
     X(ambient_pixel_norm_forward) X(ambient_pixel_norm_backward) X(ambient_conv2d_forward)    \
@@ -181,6 +182,9 @@ static void check_no_device(void) {
     CHECK(fn.ambient_mp_silu_forward(8, host, host) == AMBIENT_STATUS_NO_DEVICE, "kernel without a device");
     CHECK(message_names("ambient_mp_silu_forward", "no CUDA device"), "message: %s", fn.ambient_last_error());
     CHECK(fn.ambient_device_synchronize() == AMBIENT_STATUS_NO_DEVICE, "synchronize without a device");
+    CHECK(fn.ambient_timer_start() == AMBIENT_STATUS_NO_DEVICE, "timer without a device");
+    double ms = -1;
+    CHECK(fn.ambient_timer_elapsed(&ms) == AMBIENT_STATUS_NO_DEVICE && ms == 0.0, "timer without a device");
     CHECK(fn.ambient_device_select(0) == AMBIENT_STATUS_NO_DEVICE, "select without a device");
     char name[64];
     CHECK(fn.ambient_device_name(0, name, sizeof name) == AMBIENT_STATUS_NO_DEVICE, "name without a device");
@@ -367,6 +371,25 @@ static void check_gemm(int ta, int tb, int64_t batch, int64_t m, int64_t n, int6
     free(a); free(b); free(c); free(got); free(want);
 }
 
+/* The events of ambient_timer_*: a GEMM of ~2 GFLOP takes a measurable, plausible time, and
+ * the time between two starts without work is small. */
+static void check_timer(void) {
+    const int64_t n = 1024;
+    float *a = device_floats(n * n), *c = device_floats(n * n);
+    OK(fn.ambient_memory_set(a, 0, n * n * 4));
+    double idle = -1, busy = -1;
+    OK(fn.ambient_timer_start());
+    OK(fn.ambient_timer_elapsed(&idle));
+    OK(fn.ambient_timer_start());
+    OK(fn.ambient_gemm(0, 0, 1, n, n, n, 1.0f, a, n, 0, a, n, 0, 0.0f, c, n, 0));
+    OK(fn.ambient_timer_elapsed(&busy));
+    CHECK(idle >= 0.0 && idle < 5.0 && busy > 0.0 && busy < 5000.0, "timer: %g ms idle, %g ms for a 1024^3 gemm", idle,
+          busy);
+    printf("timer: %.3f ms idle, %.3f ms for a 1024^3 gemm\n", idle, busy);
+    OK(fn.ambient_memory_free(a));
+    OK(fn.ambient_memory_free(c));
+}
+
 static void check_device(int32_t count) {
     char name[256];
     int64_t free_bytes = 0, total_bytes = 0;
@@ -388,6 +411,7 @@ static void check_device(int32_t count) {
     check_gemm(0, 1, 80, 130, 131, 40, 1.0f, 0.0f); /* enough tiles for the 128 x 128 kernel */
     check_gemm(1, 0, 1, 300, 260, 300, 1.0f, 1.0f);
     OK(fn.ambient_device_synchronize());
+    check_timer();
 }
 
 int main(int argc, char **argv) {
