@@ -70,7 +70,11 @@ AMBIENT_HD void attention_stage(const SRC &src, int tid, int64_t mn0, int64_t k0
     using slab_t = mma_slab<P, ROWS, VALUES>;
     mma_stager<P, ROWS, ATTENTION_MMA_THREADS, SRC> stager;
     stager.init(src, tid, mn0);
-AMBIENT_UNROLL
+    /* One slice at a time: unrolled, the compiler hoists every slice's loads and the kernels
+     * need 255 registers and spill (ptxas, sm_90: bf16 forward at d 64 from 255 to 105). */
+#if defined(__CUDA_ARCH__)
+#pragma unroll 1
+#endif
     for (int s = 0; s < slab_t::SLICES; s++) {
         stager.fetch(src, tid, k0 + (int64_t)s * mma_precision<P>::SLICE_K, k_end);
         stager.store(slab + s * slab_t::SLICE_WORDS, tid);
@@ -86,6 +90,43 @@ AMBIENT_UNROLL
     for (int s = 0; s < mma_slab<P, A_ROWS, VALUES>::SLICES; s++)
         mma_warp_slice<P, 1, NT>(a + s * mma_slab<P, A_ROWS, VALUES>::SLICE_WORDS,
                                  b + s * mma_slab<P, B_ROWS, VALUES>::SLICE_WORDS, a_row0, 0, lane, acc);
+}
+
+template <int NT>
+AMBIENT_HD void attention_zero(float (&acc)[1][NT][4]) {
+AMBIENT_UNROLL
+    for (int nt = 0; nt < NT; nt++)
+AMBIENT_UNROLL
+        for (int i = 0; i < 4; i++) acc[0][nt][i] = 0.0f;
+}
+
+/* The backward passes' two products over the features, from zero: s = (rows of a_s) b_s^T and
+ * dp = (rows of a_dp) b_dp^T; S = Q K^T and dP = dO V^T for dQ, their transposes (K Q^T,
+ * V dO^T) for dK and dV. */
+template <int P, int NT, int A_ROWS, int B_ROWS, int DP>
+AMBIENT_HD void attention_scores_and_dp(const uint32_t *a_s, const uint32_t *b_s, const uint32_t *a_dp,
+                                        const uint32_t *b_dp, int a_row0, int lane, float (&s)[1][NT][4],
+                                        float (&dp)[1][NT][4]) {
+    attention_zero(s);
+    attention_zero(dp);
+    attention_product<P, NT, A_ROWS, B_ROWS, DP>(a_s, a_row0, b_s, lane, s);
+    attention_product<P, NT, A_ROWS, B_ROWS, DP>(a_dp, a_row0, b_dp, lane, dp);
+}
+
+/* f(row, col, v, r) for each of a warp's accumulators v whose row (row0 + its row in the
+ * fragment) is a token and whose column is a feature; r = 0 or 1 says which of the lane's two
+ * rows it is. */
+template <int NT, class F>
+AMBIENT_HD void attention_for_each_output(const float (&acc)[1][NT][4], int lane, int64_t row0, int64_t length,
+                                          int64_t d, F f) {
+AMBIENT_UNROLL
+    for (int nt = 0; nt < NT; nt++)
+AMBIENT_UNROLL
+        for (int i = 0; i < 4; i++) {
+            mma_coord c = mma_c_coord(lane, i);
+            const int64_t row = row0 + c.row, col = nt * 8 + c.col;
+            if (row < length && col < d) f(row, col, acc[0][nt][i], i >> 1);
+        }
 }
 
 /* A warp's 16 x 8 NT accumulators, converted, into its slab of 16 rows x 8 NT values. */
@@ -169,20 +210,14 @@ AMBIENT_HD void attention_mma_forward_block(const attention_mma_args &a, int64_t
 
     attention_stage<P, R, DP>(q_src, tid, q0, 0, a.d, qs);
     float o[1][NO][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
-AMBIENT_UNROLL
-    for (int nt = 0; nt < NO; nt++)
-AMBIENT_UNROLL
-        for (int i = 0; i < 4; i++) o[0][nt][i] = 0.0f;
+    attention_zero(o);
     for (int64_t k0 = 0; k0 < a.length; k0 += T) {
         mma_sync_block(); /* nobody still reads the previous K, V^T or P */
         attention_stage<P, R, DP>(k_src, tid, k0, 0, a.d, ks);
         attention_stage<P, DP, T>(vt_src, tid, 0, k0, a.length, vts);
         mma_sync_block();
         float s[1][NS][4];
-AMBIENT_UNROLL
-        for (int nt = 0; nt < NS; nt++)
-AMBIENT_UNROLL
-            for (int i = 0; i < 4; i++) s[0][nt][i] = 0.0f;
+        attention_zero(s);
         attention_product<P, NS, R, R, DP>(qs, warp * 16, ks, lane, s);
         /* Scores in base 2, keys past the end masked; row maxima (finite: every tile has a key). */
         float mx[2] = {-INFINITY, -INFINITY};
@@ -220,14 +255,9 @@ AMBIENT_UNROLL
         attention_product<P, NO, 16, DP, T>(ps, 0, vts, lane, o);
     }
     const float sum[2] = {attention_quad_sum(l[0]), attention_quad_sum(l[1])};
-AMBIENT_UNROLL
-    for (int nt = 0; nt < NO; nt++)
-AMBIENT_UNROLL
-        for (int i = 0; i < 4; i++) {
-            mma_coord cc = mma_c_coord(lane, i);
-            const int64_t row = q0 + warp * 16 + cc.row, col = nt * 8 + cc.col;
-            if (row < a.length && col < a.d) a.out[hd.out_offset + row * hd.orow + col] = o[0][nt][i] / sum[i >> 1];
-        }
+    attention_for_each_output(o, lane, q0 + warp * 16, a.length, a.d, [&](int64_t row, int64_t col, float v, int r) {
+        a.out[hd.out_offset + row * hd.orow + col] = v / sum[r];
+    });
     if (a.lse && (lane & 3) == 0)
         for (int r = 0; r < 2; r++) {
             const int64_t row = q0 + warp * 16 + lane / 4 + 8 * r;
@@ -275,10 +305,7 @@ AMBIENT_HD void attention_mma_dq_block(const attention_mma_args &a, int64_t bh, 
     float lse2[2], dd[2];
     attention_row_stats(a, bh, q0 + warp * 16, lane, lse2, dd);
     float dq[1][NO][4];
-AMBIENT_UNROLL
-    for (int nt = 0; nt < NO; nt++)
-AMBIENT_UNROLL
-        for (int i = 0; i < 4; i++) dq[0][nt][i] = 0.0f;
+    attention_zero(dq);
     for (int64_t k0 = 0; k0 < a.length; k0 += T) {
         mma_sync_block();
         attention_stage<P, R, DP>(k_src, tid, k0, 0, a.d, ks);
@@ -286,12 +313,7 @@ AMBIENT_UNROLL
         attention_stage<P, DP, T>(kt_src, tid, 0, k0, a.length, kts);
         mma_sync_block();
         float s[1][NS][4], dp[1][NS][4];
-AMBIENT_UNROLL
-        for (int nt = 0; nt < NS; nt++)
-AMBIENT_UNROLL
-            for (int i = 0; i < 4; i++) s[0][nt][i] = dp[0][nt][i] = 0.0f;
-        attention_product<P, NS, R, R, DP>(qs, warp * 16, ks, lane, s);
-        attention_product<P, NS, R, R, DP>(dos, warp * 16, vs, lane, dp);
+        attention_scores_and_dp<P, NS, R, R, DP>(qs, ks, dos, vs, warp * 16, lane, s, dp);
 AMBIENT_UNROLL
         for (int nt = 0; nt < NS; nt++)
 AMBIENT_UNROLL
@@ -304,14 +326,9 @@ AMBIENT_UNROLL
         mma_sync_warp();
         attention_product<P, NO, 16, DP, T>(dss, 0, kts, lane, dq);
     }
-AMBIENT_UNROLL
-    for (int nt = 0; nt < NO; nt++)
-AMBIENT_UNROLL
-        for (int i = 0; i < 4; i++) {
-            mma_coord cc = mma_c_coord(lane, i);
-            const int64_t row = q0 + warp * 16 + cc.row, col = nt * 8 + cc.col;
-            if (row < a.length && col < a.d) a.dqkv[hd.qkv_offset + row * hd.tok + col] = dq[0][nt][i] * a.scale;
-        }
+    attention_for_each_output(dq, lane, q0 + warp * 16, a.length, a.d, [&](int64_t row, int64_t col, float v, int) {
+        a.dqkv[hd.qkv_offset + row * hd.tok + col] = v * a.scale;
+    });
 }
 
 /* ---- Backward: dK, dV ---------------------------------------------------------------------------- */
@@ -347,10 +364,8 @@ AMBIENT_HD void attention_mma_dkdv_block(const attention_mma_args &a, int64_t bh
     attention_stage<P, R, DP>(k_src, tid, k0, 0, a.d, ks);
     attention_stage<P, R, DP>(v_src, tid, k0, 0, a.d, vs);
     float dk[1][NO][4], dv[1][NO][4];
-AMBIENT_UNROLL
-    for (int nt = 0; nt < NO; nt++)
-AMBIENT_UNROLL
-        for (int i = 0; i < 4; i++) dk[0][nt][i] = dv[0][nt][i] = 0.0f;
+    attention_zero(dk);
+    attention_zero(dv);
     for (int64_t q0 = 0; q0 < a.length; q0 += BQ) {
         mma_sync_block();
         attention_stage<P, BQ, DP>(q_src, tid, q0, 0, a.d, qs);
@@ -364,12 +379,7 @@ AMBIENT_UNROLL
         }
         mma_sync_block();
         float st[1][NQ][4], dpt[1][NQ][4];
-AMBIENT_UNROLL
-        for (int nt = 0; nt < NQ; nt++)
-AMBIENT_UNROLL
-            for (int i = 0; i < 4; i++) st[0][nt][i] = dpt[0][nt][i] = 0.0f;
-        attention_product<P, NQ, R, BQ, DP>(ks, warp * 16, qs, lane, st);
-        attention_product<P, NQ, R, BQ, DP>(vs, warp * 16, dos, lane, dpt);
+        attention_scores_and_dp<P, NQ, R, BQ, DP>(ks, qs, vs, dos, warp * 16, lane, st, dpt);
         /* Keys past the end get rows of garbage here that are never stored. */
 AMBIENT_UNROLL
         for (int nt = 0; nt < NQ; nt++)
@@ -386,18 +396,12 @@ AMBIENT_UNROLL
         attention_product<P, NO, 16, DP, BQ>(pts, 0, dots, lane, dv);
         attention_product<P, NO, 16, DP, BQ>(dsts, 0, qts, lane, dk);
     }
-AMBIENT_UNROLL
-    for (int nt = 0; nt < NO; nt++)
-AMBIENT_UNROLL
-        for (int i = 0; i < 4; i++) {
-            mma_coord cc = mma_c_coord(lane, i);
-            const int64_t row = k0 + warp * 16 + cc.row, col = nt * 8 + cc.col;
-            if (row < a.length && col < a.d) {
-                float *p = a.dqkv + hd.qkv_offset + row * hd.tok + col;
-                p[a.d] = dk[0][nt][i] * a.scale;
-                p[2 * a.d] = dv[0][nt][i];
-            }
-        }
+    attention_for_each_output(dk, lane, k0 + warp * 16, a.length, a.d, [&](int64_t row, int64_t col, float v, int) {
+        a.dqkv[hd.qkv_offset + row * hd.tok + a.d + col] = v * a.scale;
+    });
+    attention_for_each_output(dv, lane, k0 + warp * 16, a.length, a.d, [&](int64_t row, int64_t col, float v, int) {
+        a.dqkv[hd.qkv_offset + row * hd.tok + 2 * a.d + col] = v;
+    });
 }
 
 #endif

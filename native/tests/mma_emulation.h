@@ -8,18 +8,17 @@
  *     through the fragment layouts of mma.cuh (PTX ISA, "Matrix Fragments for mma.m16n8k16
  *     with floating point type" and "for mma.m16n8k8"), D = A B + C in float64 per step
  *
- * Two ways to use them. test_cuda_mma calls emulate_ldmatrix_x4 and emulate_mma on all 32
- * lanes' registers at once. emulate_thread_block runs a whole thread block of a kernel body written
- * over mma.cuh's warp functions (mma_ldmatrix_x4, mma_step, mma_shfl_xor, mma_sync_warp,
- * mma_sync_block): every CUDA thread is a coroutine on one host thread, and each of
- * those functions is a barrier of its warp or block; when all 32 lanes of a warp wait at the
- * same instruction, it is performed once for the warp from the operands they brought. A barrier that not every thread of its warp or block reaches is
- * reported (the GPU would hang or be undefined there), as are ldmatrix rows that are not
- * 16-byte aligned, leave the block's shared memory or read a tile row's padding. Warps run one
- * at a time as far as they can, so a missing block barrier shows as poison or a wrong tile
- * (removing any one of attention_mma.cuh's block barriers makes test_cuda_attention fail). A
- * missing __syncwarp before a warp reads what its own lanes stored does not show: here every
- * emulated ldmatrix is itself a barrier of the warp.
+ * emulate_thread_block runs a whole thread block of a kernel body written over mma.cuh's warp
+ * functions (mma_ldmatrix_x4, mma_step, mma_shfl_xor, mma_sync_warp, mma_sync_block): every
+ * CUDA thread is a coroutine on one host thread, and each of those functions is a barrier of its
+ * warp or block; when all 32 lanes of a warp wait at the same instruction, it is performed once
+ * for the warp from the operands they brought. A barrier that not every thread of its warp or
+ * block reaches is reported (the GPU would hang or be undefined there), as are ldmatrix rows
+ * that are not 16-byte aligned, leave the block's shared memory or read a tile row's padding.
+ * Warps run one at a time as far as they can, so a missing block barrier shows as poison or a
+ * wrong tile (removing any one block barrier of mma_block_tile or of attention_mma.cuh makes
+ * test_cuda_mma or test_cuda_attention fail). A missing __syncwarp before a warp reads what its
+ * own lanes stored does not show: here every emulated ldmatrix is itself a barrier of the warp.
  *
  * Build with AMBIENT_MMA_EMULATION defined (it declares the hooks in mma.cuh); include once
  * per program, after test_util.h.
@@ -37,25 +36,13 @@
 #include <ucontext.h>
 #include <vector>
 
-/* ---- All lanes at once ------------------------------------------------------------------------ */
+/* ---- One mma's operands from the lanes' registers ---------------------------------------------- */
 
 /* The value of half `half` (0 low, 1 high) of a word: bf16 -> float, or the tf32 word itself. */
 template <int P>
 static double word_value(uint32_t word, int half) {
     if (P == AMBIENT_MATMUL_BF16) return (double)mma_bits_float(half ? word & 0xffff0000u : word << 16);
     return (double)mma_bits_float(word);
-}
-
-/* ldmatrix.x4: word_of_lane[l] is the tile word lane l points at; regs[L][q] what lane L gets. */
-static inline void emulate_ldmatrix_x4(const std::vector<uint32_t> &tile, const int (&word_of_lane)[32], uint32_t (&regs)[32][4]) {
-    for (int l = 0; l < 32; l++) {
-        int w = word_of_lane[l];
-        CHECK(w % 4 == 0, "lane %d: ldmatrix row address not 16-byte aligned (word %d)", l, w);
-        CHECK(w >= 0 && w + 3 < (int)tile.size(), "lane %d: word %d outside the tile", l, w);
-        CHECK(w % MMA_PITCH_WORDS + 3 < MMA_SLICE_WORDS, "lane %d: word %d reads the row padding", l, w);
-    }
-    for (int lane = 0; lane < 32; lane++)
-        for (int q = 0; q < 4; q++) regs[lane][q] = tile[word_of_lane[8 * q + lane / 4] + lane % 4];
 }
 
 /* The A (16 x K) and B (K x 8) operands of one mma from the lanes' registers, each element
@@ -94,21 +81,6 @@ static void gather_mma_operands(const uint32_t (&a)[32][4], const uint32_t (&b)[
         for (int k = 0; k < K; k++) CHECK(seen_a[r][k] == 1, "A[%d][%d] held %d times", r, k, seen_a[r][k]);
     for (int k = 0; k < K; k++)
         for (int n = 0; n < 8; n++) CHECK(seen_b[k][n] == 1, "B[%d][%d] held %d times", k, n, seen_b[k][n]);
-}
-
-/* d[lane][i] += (A B)[c_coord(lane, i)] for one 16 x 8 tile, A and B from the lanes' registers. */
-template <int P>
-static void emulate_mma(const uint32_t (&a)[32][4], const uint32_t (&b)[32][2], float (&d)[32][4]) {
-    const int K = P == AMBIENT_MATMUL_BF16 ? 16 : 8;
-    double A[16][16], B[16][8];
-    gather_mma_operands<P>(a, b, A, B);
-    for (int lane = 0; lane < 32; lane++)
-        for (int i = 0; i < 4; i++) {
-            mma_coord c = mma_c_coord(lane, i);
-            double s = 0;
-            for (int k = 0; k < K; k++) s += A[c.row][k] * B[k][c.col];
-            d[lane][i] = (float)((double)d[lane][i] + s);
-        }
 }
 
 /* ---- A block of threads as coroutines ------------------------------------------------------------ */
