@@ -49,7 +49,7 @@ struct attention_mma_args {
 };
 
 /* The padded head dimension the kernels are instantiated for; 0 beyond ATTENTION_MMA_MAX_DIM. */
-static inline int attention_mma_dim(int64_t d) { return d <= 64 ? 64 : d <= 128 ? 128 : 0; }
+static inline int attention_mma_dim(int64_t d) { return d <= 64 ? 64 : d <= ATTENTION_MMA_MAX_DIM ? 128 : 0; }
 
 /* A slab: ROWS rows x VALUES values of the reduction, as VALUES / SLICE_K mma tiles. */
 template <int P, int ROWS, int VALUES>
