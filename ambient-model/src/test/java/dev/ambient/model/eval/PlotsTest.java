@@ -63,14 +63,16 @@ class PlotsTest {
     void metricCurvesAreDrawnPerSeries() throws IOException {
         SplittableRandom random = freshRandom();
         List<Plots.Series> series = new ArrayList<>();
-        for (String method : List.of("clean only", "all as clean", "ambient-o fixed")) {
+        List<String> methods = List.of("clean only", "all as clean", "ambient-o fixed");
+        for (int s = 0; s < methods.size(); s++) {
             int n = 3 + random.nextInt(10);
             double[] x = new double[n], y = new double[n];
+            // apart by more than the line width: the series drawn first must not be hidden under the others
             for (int i = 0; i < n; i++) {
                 x[i] = (i + 1) * 64_000.0;
-                y[i] = 10 + 50 * Math.exp(-i / 3.0) + random.nextDouble();
+                y[i] = 10 + 20 * s + 50 * Math.exp(-i / 3.0) + random.nextDouble();
             }
-            series.add(new Plots.Series(method, x, y));
+            series.add(new Plots.Series(methods.get(s), x, y));
         }
         Path file = dir.resolve("sub/fd.png");
         Plots.lineChart(file, "FD_feat against training images", "training images seen", "FD_feat", series);
