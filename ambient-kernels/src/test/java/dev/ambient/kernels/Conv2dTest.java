@@ -100,8 +100,12 @@ class Conv2dTest {
         return d;
     }
 
-    /** want + beta * old, within 2e-6 of the sum of |terms| (long float32 sums). */
-    static void assertSum(String what, double[][] wantAndMag, float[] old, float beta, float[] got) {
+    /**
+     * want + beta * old, within a fraction of the sum of |terms|: 2e-6 for the direct sums (long
+     * float32 sums), 1e-5 for 3x3 kernels, where the library may take Winograd F(4x4), whose
+     * transforms scale by up to 8 (worst seen ~3.3e-6; test_cpu_conv2d.c allows the same).
+     */
+    static void assertSum(String what, Shape s, double[][] wantAndMag, float[] old, float beta, float[] got) {
         double[] want = wantAndMag[0].clone();
         double maxMag = 0;
         for (int i = 0; i < want.length; i++) {
@@ -109,7 +113,8 @@ class Conv2dTest {
             want[i] += prior;
             maxMag = Math.max(maxMag, wantAndMag[1][i] + Math.abs(prior));
         }
-        TestSupport.assertClose(what, want, got, 2e-6 * maxMag + 1e-6, 1e-5);
+        double perMag = s.k == 3 ? 1e-5 : 2e-6;
+        TestSupport.assertClose(what, want, got, perMag * maxMag + 1e-6, 1e-5);
     }
 
     @ParameterizedTest
@@ -139,11 +144,11 @@ class Conv2dTest {
                 TestSupport.poison(tdw);
             }
             String label = s + " beta " + beta;
-            assertSum("forward " + label, forwardRef(s, toDouble(x), toDouble(w)), y0, beta,
+            assertSum("forward " + label, s, forwardRef(s, toDouble(x), toDouble(w)), y0, beta,
                     Conv2d.forward(tx, tw, beta, ty).toArray());
-            assertSum("backward_input " + label, backwardInputRef(s, dy, w), dx0, beta,
+            assertSum("backward_input " + label, s, backwardInputRef(s, dy, w), dx0, beta,
                     Conv2d.backwardInput(tdy, tw, beta, tdx).toArray());
-            assertSum("backward_weight " + label, backwardWeightRef(s, x, dy), dw0, beta,
+            assertSum("backward_weight " + label, s, backwardWeightRef(s, x, dy), dw0, beta,
                     Conv2d.backwardWeight(tx, tdy, beta, tdw).toArray());
         }
     }
@@ -242,7 +247,7 @@ class Conv2dTest {
                 Tensor ty = TestSupport.poison(Tensor.allocate(d, s.y()))) {
             Conv2d.forwardNormalized(tx, tw, gain, scratch, ty);
             TestSupport.assertClose("normalised weight", wHat, scratch.toArray(), 1e-7, 1e-5);
-            assertSum("forwardNormalized", forwardRef(s, toDouble(x), wHat), null, 0f, ty.toArray());
+            assertSum("forwardNormalized", s, forwardRef(s, toDouble(x), wHat), null, 0f, ty.toArray());
             assertArrayEquals(w, tw.toArray(), "the raw weight is not modified");
         }
     }
