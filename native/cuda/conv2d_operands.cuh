@@ -84,27 +84,6 @@ struct conv_patch_rows {
     }
 };
 
-/* Forward, B: W[c_out, T c_in] as stored (row o, reduction index k contiguous). */
-struct conv_weight_rows {
-    static constexpr bool K_CONTIG = true;
-    const float *weight;
-    int64_t c_out, k_total;
-    struct mn_state {
-        const float *row;
-        bool valid;
-    };
-    struct k_state {
-        int64_t k;
-        bool valid;
-    };
-    AMBIENT_HD mn_state at_mn(int64_t o) const {
-        bool valid = o < c_out;
-        return {weight + (valid ? o * k_total : 0), valid};
-    }
-    AMBIENT_HD k_state at_k(int64_t k, int64_t k_end) const { return {k < k_end ? k : 0, k < k_end}; }
-    AMBIENT_HD float load(const mn_state &r, const k_state &c) const { return r.valid && c.valid ? r.row[c.k] : 0.0f; }
-};
-
 /* Input gradient, B: W'[i, (t, o)] = W[o, T-1-t, i] (the input channel i runs along memory). */
 struct conv_flipped_weight_cols {
     static constexpr bool K_CONTIG = false;
@@ -237,7 +216,8 @@ template <int MODE, class BODY>
 AMBIENT_HD void conv_mma_pass(const conv_mma_args &a, int64_t z, BODY &&body) {
     if (MODE == CONV_FORWARD) {
         const conv_patch_rows src_a{a.g, a.div_c_in, a.x, a.m};
-        const conv_weight_rows src_b{a.weight, a.c_out, a.reduce};
+        /* B: W[c_out, T c_in] as stored, a row-major matrix (row o, reduction index k contiguous) */
+        const gemm_operand<true> src_b{a.weight, a.reduce, a.c_out};
         body(src_a, src_b, mma_output{a.out, a.n, a.m, a.n, 1.0f, a.beta, false}, (int64_t)0, a.reduce);
     } else if (MODE == CONV_INPUT) {
         const conv_patch_rows src_a{a.g, a.div_c_out, a.dy, a.m};
