@@ -15,8 +15,10 @@
  * The test is not linked with libm (tests/CMakeLists.txt gives it only libdl), so the
  * references use the small exp and sqrt below.
  */
+#define _GNU_SOURCE /* readlink, in test_backends.h */
 #include "ambient.h"
 #include "test_util.h"
+#include "test_backends.h"
 
 #include <dlfcn.h>
 #include <strings.h>
@@ -86,16 +88,6 @@ static double ref_sqrt(double x) {
         r = next;
     }
     return r;
-}
-
-/* The precision of matrix products the library runs (its rules: unset or empty is bf16). */
-enum { MATMUL_BF16, MATMUL_TF32, MATMUL_FP32, MATMUL_UNKNOWN };
-static int matmul_mode(void) {
-    const char *v = getenv("AMBIENT_CUDA_MATMUL");
-    if (v == NULL || v[0] == '\0' || strcasecmp(v, "bf16") == 0) return MATMUL_BF16;
-    if (strcasecmp(v, "tf32") == 0) return MATMUL_TF32;
-    if (strcasecmp(v, "fp32") == 0) return MATMUL_FP32;
-    return MATMUL_UNKNOWN;
 }
 
 /* ---- Checks that need no GPU ----------------------------------------------------------------- */
@@ -361,7 +353,7 @@ static void check_gemm(int ta, int tb, int64_t batch, int64_t m, int64_t n, int6
     CHECK(bad_gap == 0, "%s wrote %lld elements outside C", what, (long long)bad_gap);
     /* Operands rounded once to bf16 (relative error <= 2^-8) or tf32 (2^-11) on tensor cores: the
      * error of a length-k dot product grows like sqrt(k) (about 6 sigma allowed). */
-    int mode = matmul_mode();
+    int mode = test_matmul_precision();
     double unit = mode == MATMUL_BF16 ? 1.0 / 256 : mode == MATMUL_TF32 ? 1.0 / 2048 : 0.0;
     test_close(what, got, want, nc, 2e-6 * (double)(k + 1) + 1.5 * unit * ref_sqrt((double)(k + 1)),
                1e-5 + 2.0 * unit);
@@ -432,7 +424,7 @@ int main(int argc, char **argv) {
           version);
     CHECK(fn.ambient_last_error() != NULL && fn.ambient_last_error()[0] == '\0', "no error at load");
     check_argument_rules();
-    if (matmul_mode() == MATMUL_UNKNOWN) {
+    if (test_matmul_precision() == MATMUL_UNKNOWN) {
         check_matmul_refused();
         return test_finish("test_cuda_load");
     }

@@ -40,12 +40,11 @@
 #define _GNU_SOURCE
 #include "ambient.h"
 #include "test_util.h"
+#include "test_backends.h"
 
 #include <dlfcn.h>
-#include <libgen.h>
 #include <strings.h>
 #include <time.h>
-#include <unistd.h>
 
 /* Every function declared in ambient.h. */
 #define AMBIENT_FUNCTIONS(X)                                                                               \
@@ -132,20 +131,11 @@ struct case_t {
 static int failures;
 static FILE *csv;
 
-/* The precision of matrix products in the CUDA library (AMBIENT_CUDA_MATMUL, the library's
- * rules), and the measured ceiling of its GEMM in that precision (GFLOP/s, 0 if not measured). */
-enum { MATMUL_BF16, MATMUL_TF32, MATMUL_FP32, MATMUL_UNKNOWN };
+/* The precision of matrix products in the CUDA library (test_matmul_precision), and the
+ * measured ceiling of its GEMM in that precision (GFLOP/s, 0 if not measured). */
 static int matmul_precision;
 static double matmul_ceiling;
 static const char *matmul_names[] = {"bf16 tensor cores", "tf32 tensor cores", "fp32 SIMT (exact path)", "unknown"};
-
-static int read_matmul_precision(void) {
-    const char *v = getenv("AMBIENT_CUDA_MATMUL");
-    if (v == NULL || v[0] == '\0' || strcasecmp(v, "bf16") == 0) return MATMUL_BF16;
-    if (strcasecmp(v, "tf32") == 0) return MATMUL_TF32;
-    if (strcasecmp(v, "fp32") == 0) return MATMUL_FP32;
-    return MATMUL_UNKNOWN;
-}
 
 static tensor *add(case_t *c, const char *name, int64_t count, int role, int fill, float scale) {
     tensor *t = &c->t[c->ntensors++];
@@ -985,17 +975,6 @@ static void prepare(case_t *c) {
 
 /* ---- Main ------------------------------------------------------------------------------------- */
 
-static void find_library(char *out, size_t size, const char *argv0, const char *name) {
-    char self[4096];
-    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (len <= 0) snprintf(self, sizeof self, "%s", argv0);
-    else self[len] = '\0';
-    char *dir = dirname(self);
-    snprintf(out, size, "%s/%s", dir, name);
-    if (access(out, R_OK) == 0) return;
-    snprintf(out, size, "%s/../%s", dir, name);
-}
-
 static int no_device_mode(void) {
     int32_t count = -1;
     int status = gpu.ambient_device_count(&count);
@@ -1037,11 +1016,11 @@ int main(int argc, char **argv) {
         snprintf(cpu_path, sizeof cpu_path, "%s", paths[0]);
         snprintf(gpu_path, sizeof gpu_path, "%s", paths[1]);
     } else {
-        find_library(cpu_path, sizeof cpu_path, argv[0], "libambient_cpu.so");
-        find_library(gpu_path, sizeof gpu_path, argv[0], "libambient_cuda.so");
+        test_find_library(cpu_path, sizeof cpu_path, argv[0], "libambient_cpu.so");
+        test_find_library(gpu_path, sizeof gpu_path, argv[0], "libambient_cuda.so");
     }
     if (load_api(cpu_path, "cpu", &cpu) || load_api(gpu_path, "cuda", &gpu)) return 1;
-    matmul_precision = read_matmul_precision();
+    matmul_precision = test_matmul_precision();
     if (matmul_precision == MATMUL_UNKNOWN) {
         fprintf(stderr, "test_parity: AMBIENT_CUDA_MATMUL = \"%s\" is not bf16, tf32 or fp32 (the library refuses it too)\n",
                 getenv("AMBIENT_CUDA_MATMUL"));

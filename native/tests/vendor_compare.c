@@ -42,10 +42,10 @@
 
 #include "ambient.h"
 #include "test_util.h"
+#include "test_backends.h"
 #include "vendor_libraries.h"
 
 #include <dlfcn.h>
-#include <libgen.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -53,7 +53,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 /* ---- Our library ------------------------------------------------------------------------------ */
 
@@ -584,17 +583,6 @@ static void conv_case(const char *label, int n, int h, int w, int cin, int cout,
 
 /* ---- Main ------------------------------------------------------------------------------------- */
 
-static void default_library(char *out, size_t size, const char *argv0, const char *name) {
-    char self[4096];
-    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (len <= 0) snprintf(self, sizeof self, "%s", argv0);
-    else self[len] = '\0';
-    char *dir = dirname(self);
-    snprintf(out, size, "%s/%s", dir, name);
-    if (access(out, R_OK) == 0) return;
-    snprintf(out, size, "%s/../%s", dir, name);
-}
-
 static int load_ours(const char *path) {
     void *library = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!library) {
@@ -661,7 +649,7 @@ int main(int argc, char **argv) {
     }
     char our_path[4096];
     if (path) snprintf(our_path, sizeof our_path, "%s", path);
-    else default_library(our_path, sizeof our_path, argv[0], "libambient_cuda.so");
+    else test_find_library(our_path, sizeof our_path, argv[0], "libambient_cuda.so");
     if (load_ours(our_path)) return 1;
 
     /* cuBLAS first: cuDNN's sub-libraries may need libcublasLt, which is then found by soname. */
