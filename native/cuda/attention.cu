@@ -33,6 +33,7 @@
 #include "attention_mma.cuh"
 #include "internal.cuh"
 
+#include <atomic>
 #include <cmath>
 
 #define THREADS 128
@@ -291,30 +292,34 @@ static __global__ void __launch_bounds__(ATTENTION_MMA_THREADS) attention_mma_dk
     attention_mma_dkdv_block<P, DP>(a, blockIdx.x, (int64_t)blockIdx.y * ATTENTION_MMA_ROWS, threadIdx.x, mma_smem);
 }
 
-/* A block per (64 rows, sample and head), with `words` of shared memory (opted in past 48 KiB). */
-static cudaError_t launch_mma(void (*kernel)(attention_mma_args), int64_t n, const attention_mma_args &a,
-                              int64_t words, cudaStream_t stream) {
+/* A block per (64 rows, sample and head) of KERNEL, with `words` of shared memory. Past 48 KiB
+ * the kernel opts in once per device (a bit per device, here for the first 64; any later one
+ * asks every time) rather than at every launch. */
+template <void (*KERNEL)(attention_mma_args)>
+static cudaError_t launch_mma(const ambient_cuda_context &ctx, int64_t n, const attention_mma_args &a, int64_t words) {
+    static std::atomic<uint64_t> opted_in{0};
     const size_t bytes = (size_t)words * sizeof(uint32_t);
-    if (bytes > 48 * 1024) {
-        cudaError_t error = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
+    const uint64_t bit = ctx.device < 64 ? UINT64_C(1) << ctx.device : 0;
+    if (bytes > 48 * 1024 && !(opted_in.load(std::memory_order_acquire) & bit)) {
+        cudaError_t error = cudaFuncSetAttribute(KERNEL, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
         if (error != cudaSuccess) return error;
+        opted_in.fetch_or(bit, std::memory_order_release);
     }
     dim3 grid((unsigned)(n * a.heads), (unsigned)((a.length + ATTENTION_MMA_ROWS - 1) / ATTENTION_MMA_ROWS));
-    kernel<<<grid, ATTENTION_MMA_THREADS, bytes, stream>>>(a);
+    KERNEL<<<grid, ATTENTION_MMA_THREADS, bytes, ctx.stream>>>(a);
     return cudaGetLastError();
 }
 
 template <int P, int DP>
 static cudaError_t mma_forward(const ambient_cuda_context &ctx, int64_t n, const attention_mma_args &a) {
-    return launch_mma(attention_mma_forward_kernel<P, DP>, n, a, attention_mma_forward_shape<P, DP>::WORDS, ctx.stream);
+    return launch_mma<attention_mma_forward_kernel<P, DP>>(ctx, n, a, attention_mma_forward_shape<P, DP>::WORDS);
 }
 
 template <int P, int DP>
 static cudaError_t mma_backward(const ambient_cuda_context &ctx, int64_t n, const attention_mma_args &a) {
-    cudaError_t error =
-        launch_mma(attention_mma_dkdv_kernel<P, DP>, n, a, attention_mma_dkdv_shape<P, DP>::WORDS, ctx.stream);
+    cudaError_t error = launch_mma<attention_mma_dkdv_kernel<P, DP>>(ctx, n, a, attention_mma_dkdv_shape<P, DP>::WORDS);
     if (error != cudaSuccess) return error;
-    return launch_mma(attention_mma_dq_kernel<P, DP>, n, a, attention_mma_dq_shape<P, DP>::WORDS, ctx.stream);
+    return launch_mma<attention_mma_dq_kernel<P, DP>>(ctx, n, a, attention_mma_dq_shape<P, DP>::WORDS);
 }
 
 typedef cudaError_t (*mma_launcher)(const ambient_cuda_context &, int64_t, const attention_mma_args &);
