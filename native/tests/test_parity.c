@@ -1026,7 +1026,7 @@ int main(int argc, char **argv) {
                 getenv("AMBIENT_CUDA_MATMUL"));
         return 1;
     }
-    printf("test_parity: matrix products (gemm, conv2d) of the CUDA library in %s (AMBIENT_CUDA_MATMUL=%s)\n",
+    printf("test_parity: matrix products (gemm, conv2d, attention) of the CUDA library in %s (AMBIENT_CUDA_MATMUL=%s)\n",
            matmul_names[matmul_precision], getenv("AMBIENT_CUDA_MATMUL") ? getenv("AMBIENT_CUDA_MATMUL") : "unset");
     CHECK(cpu.ambient_library_backend() == AMBIENT_BACKEND_CPU, "cpu library backend %d", cpu.ambient_library_backend());
     CHECK(gpu.ambient_library_backend() == AMBIENT_BACKEND_CUDA, "cuda library backend %d",
