@@ -286,14 +286,15 @@ int ambient_ambient_loss(int64_t n, int64_t size, int64_t channels, float sigma_
     status = scratch.take(__func__, (items > 0 ? items : 1) * 2 * (int64_t)sizeof(double), &partial);
     if (status) return status;
     if (items > 0) {
-        loss_chunks_kernel<<<(unsigned)items, LOSS_THREADS, 0, ctx.stream>>>(
+        AMBIENT_LAUNCH((unsigned)items, LOSS_THREADS, 0, ctx.stream, loss_chunks_kernel)(
             size, channels, chunks, chunk_pixels, sigma_data, x0_pred, x_t, x_tn, sigma_t, sigma_tn, logvar, mask,
             scale, grad_x0, (double *)partial);
         AMBIENT_CUDA_CHECK(cudaGetLastError());
     }
     unsigned blocks = ambient_cuda_blocks(n, 128, ctx.sm_count, 8);
-    loss_final_kernel<<<blocks, 128, 0, ctx.stream>>>(n, size, channels, chunks, sigma_data, sigma_t, sigma_tn, logvar,
-                                                      mask, scale, (const double *)partial, loss, grad_logvar);
+    AMBIENT_LAUNCH(blocks, 128, 0, ctx.stream, loss_final_kernel)(
+        n, size, channels, chunks, sigma_data, sigma_t, sigma_tn, logvar, mask, scale, (const double *)partial, loss,
+        grad_logvar);
     AMBIENT_CUDA_CHECK(cudaGetLastError());
     return AMBIENT_STATUS_OK;
 }

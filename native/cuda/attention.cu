@@ -77,7 +77,7 @@ static __device__ __forceinline__ float dot(const float *a, const float *b, int6
 static __global__ void __launch_bounds__(THREADS)
 attention_forward_kernel(int64_t length, int64_t heads, int64_t d, int t, float scale, const float *qkv, float *out,
                          float *lse) {
-    extern __shared__ float sm[];
+    AMBIENT_DYNAMIC_SHARED(float, sm);
     const int64_t ld = row_stride(d);
     float *qs = sm, *ks = qs + t * ld, *vs = ks + t * ld, *os = vs + t * ld, *ss = os + t * ld;
     float *m_s = ss + t * (t + 1), *l_s = m_s + t, *a_s = l_s + t;
@@ -194,7 +194,7 @@ static __device__ __forceinline__ void load_row_stats(int t, int64_t length, int
 static __global__ void __launch_bounds__(THREADS)
 attention_dkdv_kernel(int64_t length, int64_t heads, int64_t d, int t, float scale, const float *qkv,
                       const float *lse, const float *dout, const float *dd, float *dqkv) {
-    extern __shared__ float sm[];
+    AMBIENT_DYNAMIC_SHARED(float, sm);
     const int64_t ld = row_stride(d);
     float *ks = sm, *vs = ks + t * ld, *dks = vs + t * ld, *dvs = dks + t * ld, *qs = dvs + t * ld, *dos = qs + t * ld;
     float *ps = dos + t * ld, *dss = ps + t * (t + 1), *lse_s = dss + t * (t + 1), *d_s = lse_s + t;
@@ -238,7 +238,7 @@ attention_dkdv_kernel(int64_t length, int64_t heads, int64_t d, int t, float sca
 static __global__ void __launch_bounds__(THREADS)
 attention_dq_kernel(int64_t length, int64_t heads, int64_t d, int t, float scale, const float *qkv, const float *lse,
                     const float *dout, const float *dd, float *dqkv) {
-    extern __shared__ float sm[];
+    AMBIENT_DYNAMIC_SHARED(float, sm);
     const int64_t ld = row_stride(d);
     float *qs = sm, *dos = qs + t * ld, *dqs = dos + t * ld, *ks = dqs + t * ld, *vs = ks + t * ld;
     float *dss = vs + t * ld, *lse_s = dss + t * (t + 1), *d_s = lse_s + t;
@@ -276,19 +276,19 @@ attention_dq_kernel(int64_t length, int64_t heads, int64_t d, int t, float scale
 
 template <int P, int DP>
 static __global__ void __launch_bounds__(ATTENTION_MMA_THREADS) attention_mma_forward_kernel(attention_mma_args a) {
-    extern __shared__ __align__(16) uint32_t mma_smem[];
+    AMBIENT_DYNAMIC_SHARED(uint32_t, mma_smem);
     attention_mma_forward_block<P, DP>(a, blockIdx.x, (int64_t)blockIdx.y * ATTENTION_MMA_ROWS, threadIdx.x, mma_smem);
 }
 
 template <int P, int DP>
 static __global__ void __launch_bounds__(ATTENTION_MMA_THREADS) attention_mma_dq_kernel(attention_mma_args a) {
-    extern __shared__ __align__(16) uint32_t mma_smem[];
+    AMBIENT_DYNAMIC_SHARED(uint32_t, mma_smem);
     attention_mma_dq_block<P, DP>(a, blockIdx.x, (int64_t)blockIdx.y * ATTENTION_MMA_ROWS, threadIdx.x, mma_smem);
 }
 
 template <int P, int DP>
 static __global__ void __launch_bounds__(ATTENTION_MMA_THREADS) attention_mma_dkdv_kernel(attention_mma_args a) {
-    extern __shared__ __align__(16) uint32_t mma_smem[];
+    AMBIENT_DYNAMIC_SHARED(uint32_t, mma_smem);
     attention_mma_dkdv_block<P, DP>(a, blockIdx.x, (int64_t)blockIdx.y * ATTENTION_MMA_ROWS, threadIdx.x, mma_smem);
 }
 
@@ -306,7 +306,7 @@ static cudaError_t launch_mma(const ambient_cuda_context &ctx, int64_t n, const 
         opted_in.fetch_or(bit, std::memory_order_release);
     }
     dim3 grid((unsigned)(n * a.heads), (unsigned)((a.length + ATTENTION_MMA_ROWS - 1) / ATTENTION_MMA_ROWS));
-    KERNEL<<<grid, ATTENTION_MMA_THREADS, bytes, ctx.stream>>>(a);
+    AMBIENT_LAUNCH(grid, ATTENTION_MMA_THREADS, bytes, ctx.stream, KERNEL)(a);
     return cudaGetLastError();
 }
 
@@ -406,7 +406,8 @@ int ambient_attention_forward(int64_t n, int64_t length, int64_t heads, int64_t 
     }
     dim3 grid((unsigned)(n * heads), (unsigned)((length + tile - 1) / tile));
     size_t smem = (size_t)forward_floats(tile, head_dim) * sizeof(float);
-    attention_forward_kernel<<<grid, THREADS, smem, ctx.stream>>>(length, heads, head_dim, tile, scale, qkv, out, lse);
+    AMBIENT_LAUNCH(grid, THREADS, smem, ctx.stream, attention_forward_kernel)(
+        length, heads, head_dim, tile, scale, qkv, out, lse);
     AMBIENT_CUDA_CHECK(cudaGetLastError());
     return AMBIENT_STATUS_OK;
 }
@@ -444,7 +445,7 @@ int ambient_attention_backward(int64_t n, int64_t length, int64_t heads, int64_t
     if (status) return status;
     float scale = (float)(1.0 / std::sqrt((double)head_dim));
     int64_t rows = n * length * heads;
-    attention_rowdot_kernel<<<ambient_cuda_blocks(rows, 256 / 32, ctx.sm_count, 8), 256, 0, ctx.stream>>>(
+    AMBIENT_LAUNCH(ambient_cuda_blocks(rows, 256 / 32, ctx.sm_count, 8), 256, 0, ctx.stream, attention_rowdot_kernel)(
         rows, length, heads, head_dim, out, dout, (float *)dd);
     AMBIENT_CUDA_CHECK(cudaGetLastError());
     if (mma_launcher launch = pick_mma(ctx, head_dim, true)) {
@@ -453,11 +454,13 @@ int ambient_attention_backward(int64_t n, int64_t length, int64_t heads, int64_t
         return AMBIENT_STATUS_OK;
     }
     dim3 grid_kv((unsigned)(n * heads), (unsigned)((length + tile_kv - 1) / tile_kv));
-    attention_dkdv_kernel<<<grid_kv, THREADS, (size_t)dkdv_floats(tile_kv, head_dim) * sizeof(float), ctx.stream>>>(
+    const size_t dkdv_bytes = (size_t)dkdv_floats(tile_kv, head_dim) * sizeof(float);
+    AMBIENT_LAUNCH(grid_kv, THREADS, dkdv_bytes, ctx.stream, attention_dkdv_kernel)(
         length, heads, head_dim, tile_kv, scale, qkv, lse, dout, (const float *)dd, dqkv);
     AMBIENT_CUDA_CHECK(cudaGetLastError());
     dim3 grid_q((unsigned)(n * heads), (unsigned)((length + tile_q - 1) / tile_q));
-    attention_dq_kernel<<<grid_q, THREADS, (size_t)dq_floats(tile_q, head_dim) * sizeof(float), ctx.stream>>>(
+    const size_t dq_bytes = (size_t)dq_floats(tile_q, head_dim) * sizeof(float);
+    AMBIENT_LAUNCH(grid_q, THREADS, dq_bytes, ctx.stream, attention_dq_kernel)(
         length, heads, head_dim, tile_q, scale, qkv, lse, dout, (const float *)dd, dqkv);
     AMBIENT_CUDA_CHECK(cudaGetLastError());
     return AMBIENT_STATUS_OK;

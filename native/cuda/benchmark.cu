@@ -56,7 +56,7 @@ static double fma_flops(const ambient_cuda_context &ctx, int iterations) {
 }
 
 static cudaError_t fma_peak_launch(const ambient_cuda_context &ctx, int iterations, float *sink) {
-    fma_peak_kernel<<<fma_blocks(ctx), FMA_THREADS, 0, ctx.stream>>>(iterations, 0.999999f, 1e-6f,
+    AMBIENT_LAUNCH(fma_blocks(ctx), FMA_THREADS, 0, ctx.stream, fma_peak_kernel)(iterations, 0.999999f, 1e-6f,
                                                                      -12345.0f, sink);
     return cudaGetLastError();
 }

@@ -202,8 +202,8 @@ struct split_sum_op {
 template <int MODE>
 static cudaError_t conv_launch(const ambient_cuda_context &ctx, int64_t kernel, const conv_args &a, int splits) {
     dim3 grid((unsigned)((a.m + SIMT_BM - 1) / SIMT_BM), (unsigned)((a.n + SIMT_BN - 1) / SIMT_BN), (unsigned)splits);
-    if (kernel == 1) conv_kernel<MODE, 1><<<grid, SIMT_THREADS, 0, ctx.stream>>>(a);
-    else conv_kernel<MODE, 3><<<grid, SIMT_THREADS, 0, ctx.stream>>>(a);
+    if (kernel == 1) AMBIENT_LAUNCH(grid, SIMT_THREADS, 0, ctx.stream, conv_kernel<MODE, 1>)(a);
+    else AMBIENT_LAUNCH(grid, SIMT_THREADS, 0, ctx.stream, conv_kernel<MODE, 3>)(a);
     return cudaGetLastError();
 }
 
@@ -223,7 +223,7 @@ static __global__ void __launch_bounds__(CFG::THREADS) conv_mma_kernel(conv_mma_
 template <int P, class CFG, int MODE>
 static cudaError_t conv_mma_launch_config(const ambient_cuda_context &ctx, const conv_mma_args &a, int splits) {
     dim3 grid((unsigned)((a.m + CFG::BM - 1) / CFG::BM), (unsigned)((a.n + CFG::BN - 1) / CFG::BN), (unsigned)splits);
-    conv_mma_kernel<P, CFG, MODE><<<grid, CFG::THREADS, 0, ctx.stream>>>(a);
+    AMBIENT_LAUNCH(grid, CFG::THREADS, 0, ctx.stream, conv_mma_kernel<P, CFG, MODE>)(a);
     return cudaGetLastError();
 }
 

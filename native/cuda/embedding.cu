@@ -101,7 +101,8 @@ int ambient_mp_fourier_backward(int64_t n, int64_t channels, const float *x, con
     status = ambient_cuda_begin(__func__, &ctx);
     if (status) return status;
     unsigned blocks = ambient_cuda_blocks(n, FOURIER_THREADS / 32, ctx.sm_count, 8);
-    fourier_backward_kernel<<<blocks, FOURIER_THREADS, 0, ctx.stream>>>(n, channels, x, freqs, phases, dy, dx);
+    AMBIENT_LAUNCH(blocks, FOURIER_THREADS, 0, ctx.stream, fourier_backward_kernel)(
+        n, channels, x, freqs, phases, dy, dx);
     AMBIENT_CUDA_CHECK(cudaGetLastError());
     return AMBIENT_STATUS_OK;
 }
@@ -227,7 +228,7 @@ static int scale_backward(const char *function, bool silu, int64_t n, int64_t po
     for (int64_t i0 = 0; i0 < n; i0 += 65535) {
         int64_t samples = n - i0 < 65535 ? n - i0 : 65535, off = i0 * positions * channels;
         dim3 grid((unsigned)((channels + SCALE_LANES - 1) / SCALE_LANES), (unsigned)samples);
-        scale_backward_kernel<<<grid, SCALE_LANES * SCALE_ROWS, 0, ctx.stream>>>(
+        AMBIENT_LAUNCH(grid, SCALE_LANES * SCALE_ROWS, 0, ctx.stream, scale_backward_kernel)(
             positions, channels, silu, x + off, s + i0 * channels, dy + off, dx + off, ds + i0 * channels);
         AMBIENT_CUDA_CHECK_AS(function, cudaGetLastError());
     }

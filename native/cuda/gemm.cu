@@ -231,7 +231,7 @@ static cudaError_t gemm_launch_grid(const ambient_cuda_context &ctx, bool ta, bo
     dim3 grid((unsigned)((n + BM - 1) / BM), (unsigned)((m + BM - 1) / BM), (unsigned)batch);
     dim3 block((BM / 8) * (BM / 8));
 #define AMBIENT_GEMM_LAUNCH(TA, TB)                                                         \
-    gemm_kernel<BM, TA, TB><<<grid, block, 0, ctx.stream>>>(m, n, k, alpha, a, lda,         \
+    AMBIENT_LAUNCH(grid, block, 0, ctx.stream, gemm_kernel<BM, TA, TB>)(m, n, k, alpha, a, lda,         \
                                                             stride_a, b, ldb, stride_b, beta, \
                                                             c, ldc, stride_c)
     if (!ta && !tb) AMBIENT_GEMM_LAUNCH(false, false);
@@ -250,10 +250,10 @@ static cudaError_t gemm_mma_launch_grid(const ambient_cuda_context &ctx, bool ta
     static_assert(CFG::BM == CFG::BN, "gemm_launch_tiles cuts square tiles");
     dim3 grid((unsigned)((n + CFG::BN - 1) / CFG::BN), (unsigned)((m + CFG::BM - 1) / CFG::BM), (unsigned)batch);
     const gemm_mma_args g{m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c, ldc, stride_c};
-    if (!ta && !tb) gemm_mma_kernel<P, CFG, false, false><<<grid, CFG::THREADS, 0, ctx.stream>>>(g);
-    else if (!ta && tb) gemm_mma_kernel<P, CFG, false, true><<<grid, CFG::THREADS, 0, ctx.stream>>>(g);
-    else if (ta && !tb) gemm_mma_kernel<P, CFG, true, false><<<grid, CFG::THREADS, 0, ctx.stream>>>(g);
-    else gemm_mma_kernel<P, CFG, true, true><<<grid, CFG::THREADS, 0, ctx.stream>>>(g);
+    if (!ta && !tb) AMBIENT_LAUNCH(grid, CFG::THREADS, 0, ctx.stream, gemm_mma_kernel<P, CFG, false, false>)(g);
+    else if (!ta && tb) AMBIENT_LAUNCH(grid, CFG::THREADS, 0, ctx.stream, gemm_mma_kernel<P, CFG, false, true>)(g);
+    else if (ta && !tb) AMBIENT_LAUNCH(grid, CFG::THREADS, 0, ctx.stream, gemm_mma_kernel<P, CFG, true, false>)(g);
+    else AMBIENT_LAUNCH(grid, CFG::THREADS, 0, ctx.stream, gemm_mma_kernel<P, CFG, true, true>)(g);
     return cudaGetLastError();
 }
 
@@ -324,7 +324,7 @@ static cudaError_t gemm_launch(const ambient_cuda_context &ctx, bool ta, bool tb
                                int64_t stride_c) {
     if (k == 0) {
         unsigned blocks = ambient_cuda_blocks(batch * m * n, 256, ctx.sm_count, 8);
-        gemm_scale_kernel<<<blocks, 256, 0, ctx.stream>>>(batch, m, n, beta, c, ldc, stride_c);
+        AMBIENT_LAUNCH(blocks, 256, 0, ctx.stream, gemm_scale_kernel)(batch, m, n, beta, c, ldc, stride_c);
         return cudaGetLastError();
     }
     gemm_grid_launcher launch;

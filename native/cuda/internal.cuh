@@ -73,6 +73,15 @@ struct ambient_cuda_context {
  * NO_DEVICE with "function: no CUDA device (cudaGetDeviceCount: ...)" when there is none. */
 int ambient_cuda_begin(const char *function, ambient_cuda_context *context);
 
+/* A kernel launch, AMBIENT_LAUNCH(grid, block, shared_bytes, stream, kernel)(arguments), and a
+ * kernel's dynamic shared memory, AMBIENT_DYNAMIC_SHARED(type, name) (16-byte aligned): the
+ * CUDA forms. The emulated CUDA library of the tests (native/tests/cuda_emulation/device.h),
+ * which compiles these files with the host compiler, defines its own. */
+#ifndef AMBIENT_LAUNCH
+#define AMBIENT_LAUNCH(grid, block, shared_bytes, stream, ...) __VA_ARGS__<<<grid, block, shared_bytes, stream>>>
+#define AMBIENT_DYNAMIC_SHARED(type, name) extern __shared__ __align__(16) type name[]
+#endif
+
 /* Returns from the calling function with INVALID_ARGUMENT when cond is false. */
 #define AMBIENT_REQUIRE(cond, ...)                                                          \
     do {                                                                                    \
@@ -165,7 +174,7 @@ template <typename F>
 static inline cudaError_t ambient_for_each(const ambient_cuda_context &ctx, int64_t count, F f) {
     if (count <= 0) return cudaSuccess;
     unsigned blocks = ambient_cuda_blocks(count, 256, ctx.sm_count, 8);
-    ambient_for_each_kernel<F><<<blocks, 256, 0, ctx.stream>>>(count, f);
+    AMBIENT_LAUNCH(blocks, 256, 0, ctx.stream, ambient_for_each_kernel<F>)(count, f);
     return cudaGetLastError();
 }
 

@@ -31,7 +31,7 @@
  * shared-memory layout, the conversions, the epilogue), so that native/tests/test_cuda_mma.cu
  * can emulate a whole block on the host (ldmatrix and mma.sync from their documented layouts)
  * and compare it with a float64 product. The warp instructions and barriers are __host__
- * __device__ functions too, which a test build routes to native/tests/mma_emulation.h, so that
+ * __device__ functions too, which a test build routes to native/tests/cuda_emulation/block.h, so that
  * kernel bodies written over them (attention_mma.cuh) run unchanged on the host. That emulation is all the testing this code has had
  * on the machine where it was written: the kernels were compiled for sm_80 and sm_90 but have
  * never run on a GPU.
@@ -363,7 +363,7 @@ using mma_config_small = mma_config<64, 64, 2, 2>;
 /* ---- Warp instructions and barriers --------------------------------------------------------- */
 
 /* On the device these are the instructions. A host build that defines AMBIENT_MMA_EMULATION
- * (native/tests/mma_emulation.h) supplies them, so that whole kernels written over them
+ * (native/tests/cuda_emulation/block.h) supplies them, so that whole kernels written over them
  * (attention_mma.cuh) run on the host, thread by thread, with the same code; in the library's
  * host pass they are never called. */
 #if !defined(__CUDA_ARCH__) && defined(AMBIENT_MMA_EMULATION)

@@ -48,7 +48,7 @@ static cudaError_t mp_silu_forward_launch(const ambient_cuda_context &ctx, int64
                                           const float *x, float *y) {
     bool vec4 = aligned16(x) && aligned16(y);
     unsigned blocks = ambient_cuda_blocks(items_of(count, vec4), THREADS, ctx.sm_count, BLOCKS_PER_SM);
-    mp_silu_forward_kernel<<<blocks, THREADS, 0, ctx.stream>>>(count, vec4, x, y);
+    AMBIENT_LAUNCH(blocks, THREADS, 0, ctx.stream, mp_silu_forward_kernel)(count, vec4, x, y);
     return cudaGetLastError();
 }
 
@@ -92,7 +92,7 @@ static cudaError_t mp_silu_backward_launch(const ambient_cuda_context &ctx, int6
                                            const float *x, const float *dy, float *dx) {
     bool vec4 = aligned16(x) && aligned16(dy) && aligned16(dx);
     unsigned blocks = ambient_cuda_blocks(items_of(count, vec4), THREADS, ctx.sm_count, BLOCKS_PER_SM);
-    mp_silu_backward_kernel<<<blocks, THREADS, 0, ctx.stream>>>(count, vec4, x, dy, dx);
+    AMBIENT_LAUNCH(blocks, THREADS, 0, ctx.stream, mp_silu_backward_kernel)(count, vec4, x, dy, dx);
     return cudaGetLastError();
 }
 
@@ -137,7 +137,7 @@ static cudaError_t mp_sum_forward_launch(const ambient_cuda_context &ctx, int64_
                                          const float *a, float wb, const float *b, float *y) {
     bool vec4 = aligned16(a) && aligned16(b) && aligned16(y);
     unsigned blocks = ambient_cuda_blocks(items_of(count, vec4), THREADS, ctx.sm_count, BLOCKS_PER_SM);
-    mp_sum_forward_kernel<<<blocks, THREADS, 0, ctx.stream>>>(count, vec4, wa, a, wb, b, y);
+    AMBIENT_LAUNCH(blocks, THREADS, 0, ctx.stream, mp_sum_forward_kernel)(count, vec4, wa, a, wb, b, y);
     return cudaGetLastError();
 }
 
@@ -186,7 +186,7 @@ static cudaError_t mp_sum_backward_launch(const ambient_cuda_context &ctx, int64
                                           const float *dy, float wa, float *da, float wb, float *db) {
     bool vec4 = aligned16(dy) && aligned16(da) && aligned16(db);
     unsigned blocks = ambient_cuda_blocks(items_of(count, vec4), THREADS, ctx.sm_count, BLOCKS_PER_SM);
-    mp_sum_backward_kernel<<<blocks, THREADS, 0, ctx.stream>>>(count, vec4, dy, wa, da, wb, db);
+    AMBIENT_LAUNCH(blocks, THREADS, 0, ctx.stream, mp_sum_backward_kernel)(count, vec4, dy, wa, da, wb, db);
     return cudaGetLastError();
 }
 

@@ -64,10 +64,12 @@ int ambient_sum_squares(int64_t count, const float *x, int32_t accumulate, float
     status = scratch.take(__func__, (chunks > 0 ? chunks : 1) * (int64_t)sizeof(double), &slots);
     if (status) return status;
     if (chunks > 0) {
-        sum_squares_chunks_kernel<<<(unsigned)chunks, SUM_THREADS, 0, ctx.stream>>>(count, chunk, x, (double *)slots);
+        AMBIENT_LAUNCH((unsigned)chunks, SUM_THREADS, 0, ctx.stream, sum_squares_chunks_kernel)(
+            count, chunk, x, (double *)slots);
         AMBIENT_CUDA_CHECK(cudaGetLastError());
     }
-    sum_squares_final_kernel<<<1, SUM_THREADS, 0, ctx.stream>>>(chunks, (const double *)slots, accumulate != 0, result);
+    AMBIENT_LAUNCH(1, SUM_THREADS, 0, ctx.stream, sum_squares_final_kernel)(
+        chunks, (const double *)slots, accumulate != 0, result);
     AMBIENT_CUDA_CHECK(cudaGetLastError());
     return AMBIENT_STATUS_OK;
 }
@@ -107,7 +109,7 @@ int ambient_nan_guard(int64_t count, float *x, int64_t *host_bad_count) {
     if (status) return status;
     AMBIENT_CUDA_CHECK(cudaMemsetAsync(counter, 0, sizeof(unsigned long long), ctx.stream));
     unsigned blocks = ambient_cuda_blocks(count, 256, ctx.sm_count, 8);
-    nan_guard_kernel<<<blocks, 256, 0, ctx.stream>>>(count, x, (unsigned long long *)counter);
+    AMBIENT_LAUNCH(blocks, 256, 0, ctx.stream, nan_guard_kernel)(count, x, (unsigned long long *)counter);
     AMBIENT_CUDA_CHECK(cudaGetLastError());
     unsigned long long bad = 0;
     AMBIENT_CUDA_CHECK(cudaMemcpyAsync(&bad, counter, sizeof bad, cudaMemcpyDeviceToHost, ctx.stream));

@@ -70,11 +70,14 @@ static unsigned row_blocks(const ambient_cuda_context &ctx, int64_t rows, int gr
 static cudaError_t pixel_norm_forward_launch(const ambient_cuda_context &ctx, int64_t rows,
                                              int64_t channels, float eps, const float *x, float *y) {
     if (channels <= 32)
-        pixel_norm_forward_kernel<4><<<row_blocks(ctx, rows, 4), THREADS, 0, ctx.stream>>>(rows, channels, eps, x, y);
+        AMBIENT_LAUNCH(row_blocks(ctx, rows, 4), THREADS, 0, ctx.stream, pixel_norm_forward_kernel<4>)(
+            rows, channels, eps, x, y);
     else if (channels <= 4096)
-        pixel_norm_forward_kernel<32><<<row_blocks(ctx, rows, 32), THREADS, 0, ctx.stream>>>(rows, channels, eps, x, y);
+        AMBIENT_LAUNCH(row_blocks(ctx, rows, 32), THREADS, 0, ctx.stream, pixel_norm_forward_kernel<32>)(
+            rows, channels, eps, x, y);
     else
-        pixel_norm_forward_kernel<THREADS><<<row_blocks(ctx, rows, THREADS), THREADS, 0, ctx.stream>>>(rows, channels, eps, x, y);
+        AMBIENT_LAUNCH(row_blocks(ctx, rows, THREADS), THREADS, 0, ctx.stream, pixel_norm_forward_kernel<THREADS>)(
+            rows, channels, eps, x, y);
     return cudaGetLastError();
 }
 
@@ -110,11 +113,14 @@ static cudaError_t pixel_norm_backward_launch(const ambient_cuda_context &ctx, i
                                               int64_t channels, float eps, const float *x,
                                               const float *dy, float *dx) {
     if (channels <= 32)
-        pixel_norm_backward_kernel<4><<<row_blocks(ctx, rows, 4), THREADS, 0, ctx.stream>>>(rows, channels, eps, x, dy, dx);
+        AMBIENT_LAUNCH(row_blocks(ctx, rows, 4), THREADS, 0, ctx.stream, pixel_norm_backward_kernel<4>)(
+            rows, channels, eps, x, dy, dx);
     else if (channels <= 4096)
-        pixel_norm_backward_kernel<32><<<row_blocks(ctx, rows, 32), THREADS, 0, ctx.stream>>>(rows, channels, eps, x, dy, dx);
+        AMBIENT_LAUNCH(row_blocks(ctx, rows, 32), THREADS, 0, ctx.stream, pixel_norm_backward_kernel<32>)(
+            rows, channels, eps, x, dy, dx);
     else
-        pixel_norm_backward_kernel<THREADS><<<row_blocks(ctx, rows, THREADS), THREADS, 0, ctx.stream>>>(rows, channels, eps, x, dy, dx);
+        AMBIENT_LAUNCH(row_blocks(ctx, rows, THREADS), THREADS, 0, ctx.stream, pixel_norm_backward_kernel<THREADS>)(
+            rows, channels, eps, x, dy, dx);
     return cudaGetLastError();
 }
 

@@ -106,7 +106,8 @@ int ambient_weight_norm_forward(int64_t filters, int64_t fan_in, float eps, floa
     ambient_cuda_context ctx;
     status = ambient_cuda_begin(__func__, &ctx);
     if (status) return status;
-    weight_norm_forward_kernel<<<row_blocks(ctx, filters), THREADS, 0, ctx.stream>>>(filters, fan_in, eps, gain, w, w_hat);
+    AMBIENT_LAUNCH(row_blocks(ctx, filters), THREADS, 0, ctx.stream, weight_norm_forward_kernel)(
+        filters, fan_in, eps, gain, w, w_hat);
     AMBIENT_CUDA_CHECK(cudaGetLastError());
     return AMBIENT_STATUS_OK;
 }
@@ -147,11 +148,11 @@ int ambient_weight_norm_backward(int64_t filters, int64_t fan_in, float eps, flo
         status = scratch.take(__func__, filters * (int64_t)sizeof(double), &slots);
         if (status) return status;
     }
-    weight_norm_backward_kernel<<<row_blocks(ctx, filters), THREADS, 0, ctx.stream>>>(filters, fan_in, eps, gain, w,
-                                                                                      dw_hat, dw, (double *)slots);
+    AMBIENT_LAUNCH(row_blocks(ctx, filters), THREADS, 0, ctx.stream, weight_norm_backward_kernel)(
+        filters, fan_in, eps, gain, w, dw_hat, dw, (double *)slots);
     AMBIENT_CUDA_CHECK(cudaGetLastError());
     if (dgain) {
-        dgain_final_kernel<<<1, THREADS, 0, ctx.stream>>>(filters, (const double *)slots, dgain);
+        AMBIENT_LAUNCH(1, THREADS, 0, ctx.stream, dgain_final_kernel)(filters, (const double *)slots, dgain);
         AMBIENT_CUDA_CHECK(cudaGetLastError());
     }
     return AMBIENT_STATUS_OK;
@@ -166,7 +167,7 @@ int ambient_weight_norm_force(int64_t filters, int64_t fan_in, float eps, float 
     ambient_cuda_context ctx;
     status = ambient_cuda_begin(__func__, &ctx);
     if (status) return status;
-    weight_norm_force_kernel<<<row_blocks(ctx, filters), THREADS, 0, ctx.stream>>>(filters, fan_in, eps, w);
+    AMBIENT_LAUNCH(row_blocks(ctx, filters), THREADS, 0, ctx.stream, weight_norm_force_kernel)(filters, fan_in, eps, w);
     AMBIENT_CUDA_CHECK(cudaGetLastError());
     return AMBIENT_STATUS_OK;
 }

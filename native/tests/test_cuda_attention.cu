@@ -5,7 +5,7 @@
  * Host code only (nvcc compiles it; nothing is launched). The forward, dQ and dK/dV block
  * bodies that the kernels run are executed here for every block of the grid, each CUDA
  * thread a coroutine, with ldmatrix, mma.sync, shuffles and barriers emulated by
- * mma_emulation.h. Inputs are fresh random rows normalised as EDM2 normalises q, k and v;
+ * cuda_emulation/block.h. Inputs are fresh random rows normalised as EDM2 normalises q, k and v;
  * lengths that are not multiples of the 64-row tiles, head sizes that are padded (8, 16, 40,
  * 96) and both instantiations (64, 128) are covered, in bf16 and tf32. Outputs and shared
  * memory start as NaN, so an element the kernels forget shows. Results are compared with a
@@ -16,7 +16,7 @@
  */
 #include "attention_mma.cuh"
 #include "test_util.h"
-#include "mma_emulation.h"
+#include "cuda_emulation/block.h"
 
 #include <vector>
 
@@ -110,7 +110,10 @@ static void emulate_grid(int64_t bh_count, int64_t length, int words, BODY body)
         for (int64_t row0 = 0; row0 < length; row0 += ATTENTION_MMA_ROWS) {
             smem.assign((size_t)words, 0x7fc07fc0u); /* NaN in every bf16 half and as a tf32 word */
             uint32_t *s = smem.data();
-            emulate_thread_block(ATTENTION_MMA_THREADS, s, smem.size(), [&](int tid) { body(bh, row0, tid, s); });
+            const int status = emulate_thread_block(ATTENTION_MMA_THREADS, s, smem.size(),
+                                                    [&](int tid) { body(bh, row0, tid, s); });
+            CHECK(status == 0, "head %lld, rows %lld: the emulation reported a problem (above)", (long long)bh,
+                  (long long)row0);
         }
 }
 

@@ -6,7 +6,7 @@
  * code the kernels run (the fragment layouts, ldmatrix addresses, tile staging with its
  * conversions, the GEMM and convolution operand sources, the epilogue, the split sizes, the
  * division by constants) and stands in for the two warp instructions a CPU cannot execute,
- * ldmatrix and mma.sync, with mma_emulation.h.
+ * ldmatrix and mma.sync, with cuda_emulation/block.h.
  * Every block of the grid runs mma_block_tile itself (slices, double buffers, warps and
  * barriers), every CUDA thread a coroutine, on random non-zero inputs with edge tiles in every
  * direction, and is compared with a float64 product of the same operands rounded to bf16 / tf32
@@ -20,11 +20,11 @@
 #include "conv2d_operands.cuh"
 #include "mma.cuh"
 #include "test_util.h"
-#include "mma_emulation.h"
+#include "cuda_emulation/block.h"
 
 #include <vector>
 
-/* ---- One block: mma_block_tile itself, every thread a coroutine (mma_emulation.h) ------------------ */
+/* ---- One block: mma_block_tile itself, every thread a coroutine (cuda_emulation/block.h) ------------------ */
 
 template <int P, class CFG, class SRC_A, class SRC_B, class OUT>
 static void emulate_block(const SRC_A &src_a, const SRC_B &src_b, const OUT &out, int64_t m0, int64_t n0,
@@ -32,9 +32,10 @@ static void emulate_block(const SRC_A &src_a, const SRC_B &src_b, const OUT &out
     /* NaN in every bf16 half and as a tf32 word, so that a word the staging forgets shows */
     std::vector<uint32_t> smem(mma_block_shared<CFG>::WORDS, 0x7fc07fc0u);
     uint32_t *s = smem.data();
-    emulate_thread_block(CFG::THREADS, s, smem.size(), [&](int tid) {
+    const int status = emulate_thread_block(CFG::THREADS, s, smem.size(), [&](int tid) {
         mma_block_tile<P, CFG>(src_a, src_b, out, m0, n0, k_begin, k_end, tid, s);
     });
+    CHECK(status == 0, "block (%lld, %lld): the emulation reported a problem (above)", (long long)m0, (long long)n0);
 }
 
 /* ---- References ------------------------------------------------------------------------------ */
@@ -42,7 +43,7 @@ static void emulate_block(const SRC_A &src_a, const SRC_B &src_b, const OUT &out
 /* v as the tensor cores see it (one rounding to bf16 or tf32). */
 template <int P>
 static double rounded(float v) {
-    if (P == AMBIENT_MATMUL_BF16) return word_value<P>(mma_pack_bf16x2(v, 0.0f), 0);
+    if (P == AMBIENT_MATMUL_BF16) return cuda_emulation::word_value<P>(mma_pack_bf16x2(v, 0.0f), 0);
     return (double)mma_bits_float(mma_tf32_bits(v));
 }
 

@@ -33,9 +33,9 @@
  * function, name their backends, and that the CUDA one answers AMBIENT_STATUS_NO_DEVICE with a
  * message, says "no CUDA device", and exits 0. Exit status 1 on any mismatch or failed call.
  *
- * Options: --quick (skip the large shapes), --filter SUBSTRING[,SUBSTRING...] (kernels whose name
- * contains one of them),
- * --csv FILE (the table as CSV too).
+ * Options: --quick (skip the large shapes), --no-timing (compare only: no ceilings, no timings;
+ * for the emulated CUDA library, which ctest runs this way), --filter SUBSTRING[,SUBSTRING...]
+ * (kernels whose name contains one of them), --csv FILE (the table as CSV too).
  */
 #define _GNU_SOURCE
 #include "ambient.h"
@@ -123,12 +123,15 @@ struct case_t {
     int64_t i[8];
     float f[8];
     double tol;        /* 0: bit-exact */
+    double floor;      /* added to every error's denominator: the rms of the terms that cancel
+                        * in the outputs (normalisation backward; prepare), else 0 */
     double flops;      /* matrix products: 2 m n k of the call (for GFLOP/s); 0 otherwise */
     int64_t ids[256];  /* host sample ids (noising) */
     int64_t bad_count; /* nan_guard's host result */
 };
 
 static int failures;
+static int timing = 1; /* 0 with --no-timing */
 static FILE *csv;
 
 /* The precision of matrix products in the CUDA library (test_matmul_precision), and the
@@ -161,11 +164,11 @@ static float *device_copy(const float *host, int64_t count) {
     return (float *)p;
 }
 
-/* Worst |a - b| / (|b| + rms(b)) over the tensor; INFINITY when NaN disagrees. */
-static double worst_error(const float *got, const float *want, int64_t n) {
+/* Worst |a - b| / (|b| + rms(b) + floor) over the tensor; INFINITY when NaN disagrees. */
+static double worst_error(const float *got, const float *want, int64_t n, double floor) {
     double ss = 0;
     for (int64_t i = 0; i < n; i++) ss += isfinite(want[i]) ? (double)want[i] * want[i] : 0.0;
-    double rms = n > 0 ? sqrt(ss / (double)n) : 0, worst = 0;
+    double rms = (n > 0 ? sqrt(ss / (double)n) : 0) + floor, worst = 0;
     for (int64_t i = 0; i < n; i++) {
         if (isnan(want[i]) || isnan(got[i])) {
             if (isnan(want[i]) != isnan(got[i])) return INFINITY;
@@ -213,13 +216,13 @@ static void run_case(case_t *c) {
     double cpu_times[5];
     int cpu_runs = 0;
     double spent = 0;
-    while (cpu_runs < 5 && spent < 1.0) {
+    while (timing && cpu_runs < 5 && spent < 1.0) {
         double t0 = test_now();
         c->call(&cpu, cp, c);
         cpu_times[cpu_runs] = test_now() - t0;
         spent += cpu_times[cpu_runs++];
     }
-    double cpu_ms = 1e3 * test_median(cpu_times, cpu_runs);
+    double cpu_ms = cpu_runs > 0 ? 1e3 * test_median(cpu_times, cpu_runs) : NAN;
 
     /* CUDA: the same initial contents on the device, one call, outputs back */
     float *dp[MAX_TENSORS];
@@ -242,7 +245,7 @@ static void run_case(case_t *c) {
             gpu.ambient_memory_copy_to_host(back, dp[k], t->count * (int64_t)sizeof(float));
             double e;
             if (c->tol == 0) e = memcmp(back, saved[k], (size_t)t->count * sizeof(float)) == 0 ? 0 : INFINITY;
-            else e = worst_error(back, saved[k], t->count) / c->tol;
+            else e = worst_error(back, saved[k], t->count, c->floor) / c->tol;
             if (e > worst || worst_name[0] == '\0') {
                 worst = e > worst ? e : worst;
                 if (e >= worst) worst_name = t->name;
@@ -269,7 +272,7 @@ static void run_case(case_t *c) {
 
     /* CUDA timing: warm-up, then 7 batches of back-to-back calls between the library's events */
     double gpu_ms = NAN;
-    if (status == AMBIENT_STATUS_OK) {
+    if (timing && status == AMBIENT_STATUS_OK) {
         double one = 0;
         c->call(&gpu, dp, c);
         int timed = gpu.ambient_timer_start() == AMBIENT_STATUS_OK;
@@ -300,8 +303,11 @@ static void run_case(case_t *c) {
         if (isfinite(of_ceiling)) snprintf(rate, sizeof rate, "%8.0f %5.1f%%", gflops, 100.0 * of_ceiling);
         else snprintf(rate, sizeof rate, "%8.0f %6s", gflops, "");
     }
-    printf("%-30s %-34s %-5s %9.3g %-9s %10.4f %10.3f %8.1fx %15s  %s\n", c->kernel, c->shape, verdict,
-           c->tol == 0 ? (worst == 0 ? 0.0 : INFINITY) : worst, tol, gpu_ms, cpu_ms, cpu_ms / gpu_ms, rate, worst_name);
+    char times[48] = "";
+    if (timing) snprintf(times, sizeof times, "%10.4f %10.3f %8.1fx", gpu_ms, cpu_ms, cpu_ms / gpu_ms);
+    else snprintf(times, sizeof times, "%10s %10s %9s", "-", "-", "-");
+    printf("%-30s %-34s %-5s %9.3g %-9s %s %15s  %s\n", c->kernel, c->shape, verdict,
+           c->tol == 0 ? (worst == 0 ? 0.0 : INFINITY) : worst, tol, times, rate, worst_name);
     fflush(stdout);
     if (csv)
         fprintf(csv, "%s,\"%s\",%s,%.6g,%s,%.6f,%.6f,%.6g,%.6g,%s\n", c->kernel, c->shape, verdict, worst, tol, gpu_ms,
@@ -495,7 +501,7 @@ static void gemm_cases(void) {
                                  {0, 1, 1, 4096, 4096, 4096, 0}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const int64_t *v = shapes[s];
-        if (quick && v[3] * v[4] * v[5] > 10000000) continue;
+        if ((quick && v[3] * v[4] * v[5] > 10000000) || !wanted("gemm")) continue;
         case_t *c = new_case("gemm", call_gemm, tol_matmul(v[5]));
         memcpy(c->i, v, 6 * sizeof(int64_t));
         c->flops = 2.0 * v[2] * v[3] * v[4] * v[5];
@@ -670,7 +676,12 @@ static void conv_cases(void) {
             static const call_fn calls[3] = {call_conv_f, call_conv_i, call_conv_w};
             if (!wanted(names[pass])) continue;
             int64_t reduce = pass == 0 ? kk * v[3] : pass == 1 ? kk * v[4] : m;
-            case_t *c = new_case(names[pass], calls[pass], tol_matmul(reduce));
+            double tol = tol_matmul(reduce);
+            /* fp32: the CPU runs 3x3 forward and input-gradient passes by Winograd F(4x4), whose
+             * transforms scale rounding errors by up to ~8 (test_cpu_conv2d allows 1e-5 of the
+             * sum of |terms|); the emulated library measured up to 1.07 times tol_k here */
+            if (matmul_precision == MATMUL_FP32 && v[5] == 3 && pass < 2) tol *= 4;
+            case_t *c = new_case(names[pass], calls[pass], tol);
             memcpy(c->i, v, 6 * sizeof(int64_t));
             c->flops = 2.0 * (double)m * v[3] * v[4] * kk;
             c->f[0] = v[6] ? 1.0f : 0.0f;
@@ -951,6 +962,23 @@ static void prepare(case_t *c) {
         x[n / 2] = NAN;
         if (n > 2) x[n - 1] = INFINITY;
         if (n > 3) x[1] = -INFINITY;
+    } else if (strcmp(k, "pixel_norm_backward") == 0 || strcmp(k, "weight_norm_backward") == 0) {
+        /* dx = s (dy - y <y, dy> / |y|^2)-like: with one channel the two terms cancel exactly
+         * up to eps, and the difference of two float32 roundings of s dy is all that is left;
+         * the error is measured against the size of s dy */
+        const int pixel = k[0] == 'p';
+        const int64_t rows = c->i[0], cols = c->i[1];
+        const double eps = c->f[0];
+        const float *x = c->t[0].host, *dy = c->t[1].host;
+        double ss = 0;
+        for (int64_t r = 0; r < rows; r++) {
+            double sq = 0;
+            for (int64_t j = 0; j < cols; j++) sq += (double)x[r * cols + j] * x[r * cols + j];
+            const double norm = sqrt(sq / (double)cols);
+            const double scale = pixel ? 1.0 / (eps + norm) : c->f[1] / ((eps + norm) * sqrt((double)cols));
+            for (int64_t j = 0; j < cols; j++) ss += scale * scale * (double)dy[r * cols + j] * dy[r * cols + j];
+        }
+        c->floor = sqrt(ss / (double)(rows * cols));
     } else if (strncmp(k, "attention", 9) == 0) {
         int64_t n = c->i[0], L = c->i[1], H = c->i[2], d = c->i[3];
         normalise_qkv(c->t[0].host, n * L * H * 3, d);
@@ -1003,11 +1031,12 @@ int main(int argc, char **argv) {
     const char *csv_path = NULL;
     for (int a = 1; a < argc; a++) {
         if (strcmp(argv[a], "--quick") == 0) quick = 1;
+        else if (strcmp(argv[a], "--no-timing") == 0) timing = 0;
         else if (strcmp(argv[a], "--filter") == 0 && a + 1 < argc) filter = argv[++a];
         else if (strcmp(argv[a], "--csv") == 0 && a + 1 < argc) csv_path = argv[++a];
         else if (npaths < 2 && argv[a][0] != '-') paths[npaths++] = argv[a];
         else {
-            fprintf(stderr, "usage: test_parity [--quick] [--filter NAME[,NAME...]] [--csv FILE] [cpu_lib cuda_lib]\n");
+            fprintf(stderr, "usage: test_parity [--quick] [--no-timing] [--filter NAME[,NAME...]] [--csv FILE] [cpu_lib cuda_lib]\n");
             return 2;
         }
     }
@@ -1049,13 +1078,17 @@ int main(int argc, char **argv) {
     /* The device's ceilings, to read the timings against: float32 FMA, copy bandwidth, and the
      * library's own GEMM in the precision of its matrix products (tensor cores unless fp32). */
     double gflops = 0, gbps = 0;
-    if (gpu.ambient_benchmark_fma_peak(0.5, &gflops) == AMBIENT_STATUS_OK &&
+    if (!timing)
+        printf("test_parity: --no-timing: outputs compared, nothing timed\n");
+    else if (gpu.ambient_benchmark_fma_peak(0.5, &gflops) == AMBIENT_STATUS_OK &&
         gpu.ambient_benchmark_memory_bandwidth(INT64_C(1) << 30, 0.5, &gbps) == AMBIENT_STATUS_OK)
         printf("test_parity: measured float32 FMA peak %.0f GFLOP/s, device copy bandwidth %.0f GB/s\n", gflops, gbps);
     else
         printf("test_parity: ceilings not measured: %s\n", gpu.ambient_last_error());
     int64_t ceiling_n = quick ? 4096 : 8192;
-    if (gpu.ambient_benchmark_matmul_peak(ceiling_n, 1.0, &matmul_ceiling) == AMBIENT_STATUS_OK)
+    if (!timing)
+        matmul_ceiling = 0;
+    else if (gpu.ambient_benchmark_matmul_peak(ceiling_n, 1.0, &matmul_ceiling) == AMBIENT_STATUS_OK)
         printf("test_parity: measured matmul ceiling (ambient_gemm %lld^3, %s) %.0f GFLOP/s\n", (long long)ceiling_n,
                matmul_names[matmul_precision], matmul_ceiling);
     else {
