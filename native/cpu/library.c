@@ -30,6 +30,13 @@ int32_t ambient_library_version(void) {
 
 int32_t ambient_library_backend(void) { return AMBIENT_BACKEND_CPU; }
 
+int ambient_matmul_precision(int32_t *precision) {
+    ambient_clear_error();
+    AMBIENT_REQUIRE_POINTER(precision);
+    *precision = AMBIENT_PRECISION_FP32;
+    return AMBIENT_STATUS_OK;
+}
+
 int ambient_cpu_threads(void) {
     int n = __atomic_load_n(&configured_threads, __ATOMIC_RELAXED);
     return n > 0 ? n : omp_get_max_threads();

@@ -20,7 +20,7 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
-#include "mma.cuh" /* ambient_matmul_precision */
+#include "mma.cuh" /* ambient_cuda_precision */
 
 /* Records a printf-style message for ambient_last_error() and returns status. */
 int ambient_cuda_fail(int status, const char *format, ...) __attribute__((format(printf, 2, 3)));
@@ -58,7 +58,7 @@ struct ambient_cuda_context {
     cudaStream_t stream = nullptr;
     int sm_count = 1;
     int64_t shared_optin = 48 * 1024;
-    ambient_matmul_precision precision = AMBIENT_MATMUL_BF16;
+    ambient_cuda_precision precision = AMBIENT_MATMUL_BF16;
 };
 
 /* The environment variable that chooses the precision of matrix products, read once per

@@ -73,6 +73,18 @@ int32_t ambient_library_version(void) {
 
 int32_t ambient_library_backend(void) { return AMBIENT_BACKEND_CUDA; }
 
+int ambient_matmul_precision(int32_t *precision) {
+    ambient_cuda_clear_error();
+    AMBIENT_REQUIRE_POINTER(precision);
+    ambient_cuda_context ctx;
+    int status = ambient_cuda_begin(__func__, &ctx);
+    if (status) return status;
+    *precision = ctx.precision == AMBIENT_MATMUL_BF16   ? AMBIENT_PRECISION_BF16
+                 : ctx.precision == AMBIENT_MATMUL_TF32 ? AMBIENT_PRECISION_TF32
+                                                        : AMBIENT_PRECISION_FP32;
+    return AMBIENT_STATUS_OK;
+}
+
 /* ---- Devices ----------------------------------------------------------------------------- */
 
 namespace {
@@ -91,7 +103,7 @@ struct device_state {
 };
 
 cudaError_t probe_error = cudaSuccess;
-ambient_matmul_precision matmul_precision = AMBIENT_MATMUL_BF16;
+ambient_cuda_precision matmul_precision = AMBIENT_MATMUL_BF16;
 char matmul_problem[256]; /* why AMBIENT_CUDA_MATMUL was refused; "" when it was not */
 
 /* AMBIENT_CUDA_MATMUL: bf16 (default), tf32 or fp32; anything else is recorded as a problem

@@ -55,7 +55,7 @@
 #endif
 
 /* The precisions of matrix products (AMBIENT_CUDA_MATMUL); fp32 runs the SIMT kernels. */
-enum ambient_matmul_precision { AMBIENT_MATMUL_BF16 = 0, AMBIENT_MATMUL_TF32 = 1, AMBIENT_MATMUL_FP32 = 2 };
+enum ambient_cuda_precision { AMBIENT_MATMUL_BF16 = 0, AMBIENT_MATMUL_TF32 = 1, AMBIENT_MATMUL_FP32 = 2 };
 
 /* ---- Fragment layouts (PTX ISA, mma.sync fragments; groupID = lane / 4, tig = lane % 4) ---- */
 

@@ -46,6 +46,12 @@ typedef enum ambient_backend {
     AMBIENT_BACKEND_CUDA = 1
 } ambient_backend;
 
+typedef enum ambient_precision {
+    AMBIENT_PRECISION_FP32 = 0, /* float32 operands and products */
+    AMBIENT_PRECISION_TF32 = 1, /* operands rounded to tf32 (10 fraction bits), float32 sums */
+    AMBIENT_PRECISION_BF16 = 2  /* operands rounded to bf16 (7 fraction bits), float32 sums */
+} ambient_precision;
+
 /* ---- Library ------------------------------------------------------------------------- */
 
 /* major * 10000 + minor * 100 + patch of the library actually loaded. */
@@ -53,6 +59,13 @@ int32_t ambient_library_version(void);
 
 /* AMBIENT_BACKEND_CPU or AMBIENT_BACKEND_CUDA. */
 int32_t ambient_library_backend(void);
+
+/* The precision of this backend's matrix products (ambient_gemm, the three convolutions, and
+ * attention with head_dim <= 128), an ambient_precision: FP32 on the CPU; on CUDA the one
+ * AMBIENT_CUDA_MATMUL chose (BF16 unless it is set). Everything else is float32 on both. The
+ * CUDA backend answers as every call that needs the device does: AMBIENT_STATUS_NO_DEVICE
+ * without a GPU, INVALID_ARGUMENT naming an unknown AMBIENT_CUDA_MATMUL. */
+int ambient_matmul_precision(int32_t *precision);
 
 /* Message of the last failed call on this thread; "" when none. Valid until the next call. */
 const char *ambient_last_error(void);

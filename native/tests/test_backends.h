@@ -37,4 +37,12 @@ static inline int test_matmul_precision(void) {
     return MATMUL_UNKNOWN;
 }
 
+/* The MATMUL_* of an ambient_precision that ambient_matmul_precision answered. */
+static inline int test_matmul_from_library(int32_t precision) {
+    return precision == AMBIENT_PRECISION_BF16   ? MATMUL_BF16
+           : precision == AMBIENT_PRECISION_TF32 ? MATMUL_TF32
+           : precision == AMBIENT_PRECISION_FP32 ? MATMUL_FP32
+                                                 : MATMUL_UNKNOWN;
+}
+
 #endif

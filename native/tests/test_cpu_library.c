@@ -7,6 +7,10 @@
 
 int main(void) {
     CHECK(ambient_library_backend() == AMBIENT_BACKEND_CPU, "backend");
+    int32_t precision = -1;
+    CHECK(ambient_matmul_precision(&precision) == AMBIENT_STATUS_OK && precision == AMBIENT_PRECISION_FP32,
+          "matmul precision %d", precision);
+    CHECK(ambient_matmul_precision(NULL) == AMBIENT_STATUS_INVALID_ARGUMENT, "matmul precision into NULL");
     CHECK(ambient_library_version() == AMBIENT_VERSION_MAJOR * 10000 + AMBIENT_VERSION_MINOR * 100 + AMBIENT_VERSION_PATCH,
           "version %d", ambient_library_version());
 

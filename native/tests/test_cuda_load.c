@@ -25,7 +25,8 @@
 
 /* Every function declared in ambient.h. */
 #define AMBIENT_FUNCTIONS(X)                                                                  \
-    X(ambient_library_version) X(ambient_library_backend) X(ambient_last_error)               \
+    X(ambient_library_version) X(ambient_library_backend) X(ambient_matmul_precision)         \
+    X(ambient_last_error)                                                                     \
     X(ambient_device_count) X(ambient_device_select) X(ambient_device_name)                   \
     X(ambient_device_memory) X(ambient_device_synchronize) X(ambient_threads_set)             \
     X(ambient_threads_get) X(ambient_memory_alloc) X(ambient_memory_free)                     \
@@ -103,6 +104,7 @@ static void check_argument_rules(void) {
     CHECK(fn.ambient_threads_set(4) == AMBIENT_STATUS_OK, "threads_set");
     CHECK(fn.ambient_threads_get(&threads) == AMBIENT_STATUS_OK && threads >= 1, "threads_get");
     CHECK(fn.ambient_threads_get(NULL) == AMBIENT_STATUS_INVALID_ARGUMENT, "threads_get(NULL)");
+    CHECK(fn.ambient_matmul_precision(NULL) == AMBIENT_STATUS_INVALID_ARGUMENT, "matmul_precision(NULL)");
     CHECK(fn.ambient_device_count(NULL) == AMBIENT_STATUS_INVALID_ARGUMENT, "device_count(NULL)");
 
     CHECK(fn.ambient_mp_silu_forward(-1, dummy, dummy) == AMBIENT_STATUS_INVALID_ARGUMENT, "count -1");
@@ -153,6 +155,10 @@ static void check_matmul_refused(void) {
     float host[8] = {0};
     CHECK(fn.ambient_mp_silu_forward(8, host, host) == AMBIENT_STATUS_INVALID_ARGUMENT, "a kernel");
     CHECK(message_names("ambient_mp_silu_forward", "AMBIENT_CUDA_MATMUL"), "message: %s", fn.ambient_last_error());
+    int32_t precision = -1;
+    CHECK(fn.ambient_matmul_precision(&precision) == AMBIENT_STATUS_INVALID_ARGUMENT && precision == -1,
+          "matmul_precision");
+    CHECK(message_names("ambient_matmul_precision", "AMBIENT_CUDA_MATMUL"), "message: %s", fn.ambient_last_error());
     printf("AMBIENT_CUDA_MATMUL refused: %s\n", saved);
 }
 
@@ -178,6 +184,8 @@ static void check_no_device(void) {
     double ms = -1;
     CHECK(fn.ambient_timer_elapsed(&ms) == AMBIENT_STATUS_NO_DEVICE && ms == 0.0, "timer without a device");
     CHECK(fn.ambient_device_select(0) == AMBIENT_STATUS_NO_DEVICE, "select without a device");
+    int32_t precision = -1;
+    CHECK(fn.ambient_matmul_precision(&precision) == AMBIENT_STATUS_NO_DEVICE, "matmul_precision without a device");
     char name[64];
     CHECK(fn.ambient_device_name(0, name, sizeof name) == AMBIENT_STATUS_NO_DEVICE, "name without a device");
     double result = 1;
@@ -390,6 +398,10 @@ static void check_device(int32_t count) {
     OK(fn.ambient_device_memory(0, &free_bytes, &total_bytes));
     CHECK(total_bytes > 0 && free_bytes <= total_bytes, "device memory");
     CHECK(fn.ambient_device_select(count) == AMBIENT_STATUS_INVALID_ARGUMENT, "select past the last device");
+    int32_t precision = -1;
+    OK(fn.ambient_matmul_precision(&precision));
+    CHECK(test_matmul_from_library(precision) == test_matmul_precision(),
+          "matmul precision %d, AMBIENT_CUDA_MATMUL says %d", precision, test_matmul_precision());
     printf("CUDA device 0 of %d: %s, %.1f of %.1f GiB free\n", count, name, free_bytes / 1073741824.0,
            total_bytes / 1073741824.0);
     check_roundtrip();

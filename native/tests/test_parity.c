@@ -48,7 +48,8 @@
 
 /* Every function declared in ambient.h. */
 #define AMBIENT_FUNCTIONS(X)                                                                               \
-    X(ambient_library_version) X(ambient_library_backend) X(ambient_last_error) X(ambient_device_count)    \
+    X(ambient_library_version) X(ambient_library_backend) X(ambient_matmul_precision) X(ambient_last_error) \
+    X(ambient_device_count)                                                                                \
     X(ambient_device_select) X(ambient_device_name) X(ambient_device_memory) X(ambient_device_synchronize) \
     X(ambient_threads_set) X(ambient_threads_get) X(ambient_memory_alloc) X(ambient_memory_free)           \
     X(ambient_memory_copy_to_device) X(ambient_memory_copy_to_host) X(ambient_memory_copy_on_device)       \
@@ -637,7 +638,9 @@ static void guard_cases(void) {
 }
 
 static void pixel_norm_cases(void) {
-    const int64_t shapes[][2] = {{1, 1}, {1000, 3}, {4096, 128}, {7, 5000}, {131072, 128}};
+    /* 40 x 4100: one block per row of 4100 channels, more rows than the emulated device's 32
+     * blocks, so that a block normalises two rows in turn */
+    const int64_t shapes[][2] = {{1, 1}, {1000, 3}, {4096, 128}, {7, 5000}, {40, 4100}, {131072, 128}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int64_t rows = shapes[s][0], ch = shapes[s][1];
         if (quick && rows * ch > 1000000) continue;
@@ -753,9 +756,11 @@ static void normalise_qkv(float *qkv, int64_t tokens, int64_t d) {
 }
 
 static void attention_cases(void) {
-    /* n, length, heads, head_dim */
-    const int64_t shapes[][4] = {{1, 1, 1, 8}, {2, 37, 2, 16}, {3, 65, 1, 64}, {1, 100, 3, 40},
-                                 {32, 64, 2, 64}, {32, 256, 2, 64}, {128, 256, 2, 64}};
+    /* n, length, heads, head_dim; 96 pads to the tensor cores' 128, 200 runs the SIMT kernels in
+     * every precision (tiles of 8 queries, whose rows cross warps) */
+    const int64_t shapes[][4] = {{1, 1, 1, 8},     {2, 37, 2, 16},   {3, 65, 1, 64},  {1, 100, 3, 40},
+                                 {2, 70, 1, 96},   {1, 45, 2, 200},  {32, 64, 2, 64}, {32, 256, 2, 64},
+                                 {128, 256, 2, 64}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int64_t n = shapes[s][0], L = shapes[s][1], H = shapes[s][2], d = shapes[s][3];
         if (quick && n * L * L * H * d > 100000000) continue;
@@ -1075,6 +1080,13 @@ int main(int argc, char **argv) {
     int32_t threads = 0;
     cpu.ambient_threads_get(&threads);
     printf("test_parity: CUDA device 0 of %d: %s; CPU backend with %d threads\n", count, name, threads);
+    int32_t cpu_precision = -1, gpu_precision = -1;
+    CHECK(cpu.ambient_matmul_precision(&cpu_precision) == AMBIENT_STATUS_OK && cpu_precision == AMBIENT_PRECISION_FP32,
+          "the CPU library's matrix products in precision %d", cpu_precision);
+    CHECK(gpu.ambient_matmul_precision(&gpu_precision) == AMBIENT_STATUS_OK &&
+              test_matmul_from_library(gpu_precision) == matmul_precision,
+          "the CUDA library reports matrix products in precision %d (%s), AMBIENT_CUDA_MATMUL says %s", gpu_precision,
+          gpu.ambient_last_error(), matmul_names[matmul_precision]);
     /* The device's ceilings, to read the timings against: float32 FMA, copy bandwidth, and the
      * library's own GEMM in the precision of its matrix products (tensor cores unless fp32). */
     double gflops = 0, gbps = 0;

@@ -23,6 +23,26 @@ public final class Device {
     /** The kind of backend a device runs on. */
     public enum Kind { CPU, CUDA }
 
+    /**
+     * The precision of a device's matrix products (GEMM, the convolutions, and attention up to
+     * head_dim 128): float32 throughout, or operands rounded once to tf32 or bf16 with float32
+     * sums (CUDA's tensor cores).
+     */
+    public enum MatmulPrecision {
+        FP32(0x1p-24), TF32(0x1p-11), BF16(0x1p-8);
+
+        private final double unitRoundoff;
+
+        MatmulPrecision(double unitRoundoff) {
+            this.unitRoundoff = unitRoundoff;
+        }
+
+        /** The largest relative error of rounding one operand to this precision. */
+        public double unitRoundoff() {
+            return unitRoundoff;
+        }
+    }
+
     public static final String DEVICE_VARIABLE = "AMBIENT_DEVICE";
     public static final String DEVICE_PROPERTY = "ambient.device";
 
@@ -235,6 +255,21 @@ public final class Device {
             backend.check(backend.api.ambient_device_memory(index, free, total), "ambient_device_memory", "device " + index);
             return new long[] {free.get(ValueLayout.JAVA_LONG, 0), total.get(ValueLayout.JAVA_LONG, 0)};
         }
+    }
+
+    /**
+     * The precision of this device's matrix products: FP32 on the CPU; on CUDA the one that
+     * {@code AMBIENT_CUDA_MATMUL} chose (bf16 unless it is set).
+     */
+    public MatmulPrecision matmulPrecision() {
+        activate();
+        int precision = backend.callForInt("ambient_matmul_precision", backend.api::ambient_matmul_precision);
+        return switch (precision) {
+            case AmbientNative.AMBIENT_PRECISION_FP32 -> MatmulPrecision.FP32;
+            case AmbientNative.AMBIENT_PRECISION_TF32 -> MatmulPrecision.TF32;
+            case AmbientNative.AMBIENT_PRECISION_BF16 -> MatmulPrecision.BF16;
+            default -> throw new IllegalStateException(this + " reports an unknown matmul precision " + precision);
+        };
     }
 
     /** Worker threads of CPU kernels (1 for a GPU). */

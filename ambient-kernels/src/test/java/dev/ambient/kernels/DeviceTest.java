@@ -40,6 +40,13 @@ class DeviceTest {
     }
 
     @Test
+    void theCpuMultipliesInFloat32() {
+        assertEquals(Device.MatmulPrecision.FP32, Device.cpu().matmulPrecision());
+        assertEquals(0x1p-24, Device.MatmulPrecision.FP32.unitRoundoff());
+        assertEquals(0x1p-8, Device.MatmulPrecision.BF16.unitRoundoff());
+    }
+
+    @Test
     void threadsCanBeSetAndRestored() {
         Device cpu = Device.cpu();
         int before = cpu.threads();

@@ -35,6 +35,9 @@ final class SelfCheck implements Callable<Integer> {
         System.out.println("  device:  " + d);
         System.out.println("  library: " + d.libraryPath());
         System.out.println("  CUDA:    " + (cuda == null ? "available" : "not used (" + cuda + ")"));
+        Device.MatmulPrecision precision = d.matmulPrecision();
+        System.out.println("  matrix products: " + precision.name().toLowerCase(java.util.Locale.ROOT)
+                + (d.kind() == Device.Kind.CUDA ? " (AMBIENT_CUDA_MATMUL)" : ""));
         System.out.println();
         System.out.println("Correctness on random inputs against float64 references:");
         SplittableRandom random = new SplittableRandom(seed);
@@ -88,7 +91,11 @@ final class SelfCheck implements Callable<Integer> {
                 worst = Math.max(worst, Math.abs(c[i * n + j] - want) / Math.max(scale, 1e-30));
             }
         }
-        report("gemm " + m + "x" + n + "x" + k, worst, 1e-5);
+        // Each product of operands rounded once to the device's precision is off by at most
+        // 2u + u^2 of itself, so the sum by at most that of the sum of |terms|; float32 sums add
+        // far less than 1e-5 at these lengths.
+        double u = d.matmulPrecision().unitRoundoff();
+        report("gemm " + m + "x" + n + "x" + k, worst, 2 * u + u * u + 1e-5);
     }
 
     private void checkElementwise(Device d, SplittableRandom random, int n) {
@@ -154,8 +161,10 @@ final class SelfCheck implements Callable<Integer> {
                 d.synchronize();
             }, 7);
             double gflops = 2.0 * n * n * n / (ms * 1e6);
-            System.out.printf("  gemm %dx%dx%d           %8.2f ms  %7.1f GFLOP/s  (%.0f%% of FMA peak)%n", n, n, n, ms, gflops,
-                    100 * gflops / peak);
+            // Tensor cores (tf32, bf16) are not bound by the float32 FMA peak.
+            String precision = d.matmulPrecision().name().toLowerCase(java.util.Locale.ROOT);
+            System.out.printf("  gemm %dx%dx%d %-6s    %8.2f ms  %7.1f GFLOP/s  (%.0f%% of the float32 FMA peak)%n", n, n, n,
+                    precision, ms, gflops, 100 * gflops / peak);
         }
     }
 
