@@ -383,7 +383,8 @@ static void check_timer(void) {
     OK(fn.ambient_timer_start());
     OK(fn.ambient_gemm(0, 0, 1, n, n, n, 1.0f, a, n, 0, a, n, 0, 0.0f, c, n, 0));
     OK(fn.ambient_timer_elapsed(&busy));
-    CHECK(idle >= 0.0 && idle < 5.0 && busy > 0.0 && busy < 5000.0, "timer: %g ms idle, %g ms for a 1024^3 gemm", idle,
+    /* the upper bound is loose: the emulated device (ctest) takes seconds, under AddressSanitizer ~9 */
+    CHECK(idle >= 0.0 && idle < 5.0 && busy > 0.0 && busy < 60000.0, "timer: %g ms idle, %g ms for a 1024^3 gemm", idle,
           busy);
     printf("timer: %.3f ms idle, %.3f ms for a 1024^3 gemm\n", idle, busy);
     OK(fn.ambient_memory_free(a));

@@ -680,10 +680,11 @@ static void conv_cases(void) {
             if (!wanted(names[pass])) continue;
             int64_t reduce = pass == 0 ? kk * v[3] : pass == 1 ? kk * v[4] : m;
             double tol = tol_matmul(reduce);
-            /* fp32: the CPU runs 3x3 forward and input-gradient passes by Winograd F(4x4), whose
+            /* fp32: the CPU runs the three 3x3 passes by Winograd F(4x4) where it pays, whose
              * transforms scale rounding errors by up to ~8 (test_cpu_conv2d allows 1e-5 of the
-             * sum of |terms|); the emulated library measured up to 1.07 times tol_k here */
-            if (matmul_precision == MATMUL_FP32 && v[5] == 3 && pass < 2) tol *= 4;
+             * sum of |terms|); against the emulated library they came to 1.07 (forward) and 1.23
+             * (weight gradient) times tol_k */
+            if (matmul_precision == MATMUL_FP32 && v[5] == 3) tol *= 4;
             case_t *c = new_case(names[pass], calls[pass], tol);
             memcpy(c->i, v, 6 * sizeof(int64_t));
             c->flops = 2.0 * (double)m * v[3] * v[4] * kk;

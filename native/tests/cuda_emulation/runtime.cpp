@@ -228,10 +228,11 @@ cudaError_t cudaMalloc(void **ptr, size_t bytes) {
     std::lock_guard<std::mutex> lock(state_mutex);
     if (allocated_bytes + bytes > NOMINAL_MEMORY)
         return last = cudaErrorMemoryAllocation;
-    const size_t rounded = (bytes + 255) / 256 * 256;
-    void *p = aligned_alloc(256, rounded > 0 ? rounded : 256);
-    if (!p) return last = cudaErrorMemoryAllocation;
-    memset(p, 0xff, rounded); /* NaN: memory the library reads before writing shows */
+    /* 256-byte aligned as cudaMalloc's, and exactly `bytes` long, so that AddressSanitizer sees
+     * a kernel step past the end */
+    void *p = nullptr;
+    if (posix_memalign(&p, 256, bytes > 0 ? bytes : 1) != 0) return last = cudaErrorMemoryAllocation;
+    memset(p, 0xff, bytes); /* NaN: memory the library reads before writing shows */
     allocations[(uintptr_t)p] = bytes;
     allocated_bytes += bytes;
     *ptr = p;
