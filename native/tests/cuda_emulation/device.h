@@ -57,6 +57,13 @@ void warp_barrier(unsigned mask);
 int lane(void);
 uint64_t warp_shuffle(uint64_t value, int source_lane, unsigned mask);
 
+/* Whether p points into (or just past) a device allocation. */
+bool device_pointer(const void *p);
+
+/* Records an illegal-address launch failure (a sticky error, as a fault on the GPU) naming the
+ * kernel's argument `index`, a pointer that is neither NULL nor device memory. */
+void host_pointer_argument(int index, const void *p);
+
 /* Runs thread_body on every thread of every block of the grid, one block at a time, and
  * records what cudaGetLastError() then answers: an invalid configuration (too many threads,
  * more dynamic shared memory than the kernel may use) is refused without running, and a
@@ -64,8 +71,22 @@ uint64_t warp_shuffle(uint64_t value, int source_lane, unsigned mask);
 void run_grid(const void *kernel, dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t stream,
               const std::function<void(void)> &thread_body);
 
+/* Pointer arguments must be NULL or device memory: a kernel that dereferences a host pointer
+ * faults on the GPU. (Pointers inside a struct argument are not looked at.) */
+template <typename T>
+bool check_argument(const T &, int) {
+    return true;
+}
+template <typename T>
+bool check_argument(T *const &p, int index) {
+    if (p == nullptr || device_pointer(p)) return true;
+    host_pointer_argument(index, p);
+    return false;
+}
+
 /* AMBIENT_LAUNCH(...)(arguments): the arguments are converted to the kernel's parameter types
- * once, as a launch copies them, and every thread calls the kernel with those copies. */
+ * once, as a launch copies them, their pointers checked, and every thread calls the kernel with
+ * those copies. */
 template <typename... P>
 struct launcher {
     void (*kernel)(P...);
@@ -76,6 +97,15 @@ struct launcher {
     template <typename... A>
     void operator()(A &&...arguments) const {
         std::tuple<std::decay_t<P>...> copies(std::forward<A>(arguments)...);
+        const bool pointers_ok = std::apply(
+            [](const auto &...copy) {
+                bool ok = true;
+                int index = 0;
+                ((ok = check_argument(copy, index++) && ok), ...);
+                return ok;
+            },
+            copies);
+        if (!pointers_ok) return;
         run_grid((const void *)kernel, grid, block, shared_bytes, stream, [&] { std::apply(kernel, copies); });
     }
 };

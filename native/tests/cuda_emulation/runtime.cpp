@@ -7,6 +7,8 @@
  *     (a host pointer passed as a device one is reported, as the GPU would fault);
  *   - a launch runs to its end before AMBIENT_LAUNCH returns, one block at a time, under a lock
  *     (static __shared__ variables exist once); streams and events only order and time that;
+ *   - dynamic shared memory is poisoned before each block;
+ *   - a kernel's pointer arguments must be NULL or device memory (illegal address otherwise);
  *   - the device claims sm_90 with 4 multiprocessors, so that grid-stride loops take several
  *     turns; dynamic shared memory above 48 KiB needs cudaFuncSetAttribute, up to H100's
  *     227 KiB, as on the GPU;
@@ -53,7 +55,7 @@ cudaError_t fail(cudaError_t error, const char *format, ...) {
     return error;
 }
 
-/* True when [p, p + bytes) lies inside one device allocation. */
+/* True when [p, p + bytes) lies inside one device allocation (bytes 0: p may be its end). */
 bool on_device(const void *p, size_t bytes) {
     std::lock_guard<std::mutex> lock(state_mutex);
     auto it = allocations.upper_bound((uintptr_t)p);
@@ -77,6 +79,14 @@ struct event {
 /* ---- What device code calls (device.h) --------------------------------------------------------------- */
 
 namespace cuda_emulation {
+
+bool device_pointer(const void *p) { return on_device(p, 0); }
+
+void host_pointer_argument(int index, const void *p) {
+    fail(cudaErrorIllegalAddress, "a kernel's argument %d, %p, is neither NULL nor device memory", index, p);
+    std::lock_guard<std::mutex> lock(state_mutex);
+    sticky = cudaErrorIllegalAddress;
+}
 
 uint3 thread_index(void) {
     const unsigned tid = (unsigned)current_thread();
@@ -161,6 +171,7 @@ const char *cudaGetErrorName(cudaError_t error) {
     case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
     case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
     case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
+    case cudaErrorIllegalAddress: return "cudaErrorIllegalAddress";
     default: return "cudaErrorUnknown";
     }
 }
@@ -174,6 +185,7 @@ const char *cudaGetErrorString(cudaError_t error) {
     case cudaErrorInvalidDevice: return "invalid device ordinal";
     case cudaErrorInvalidResourceHandle: return "invalid resource handle";
     case cudaErrorLaunchFailure: return "unspecified launch failure (emulated)";
+    case cudaErrorIllegalAddress: return "an illegal memory access was encountered (emulated)";
     default: return "unknown error";
     }
 }
