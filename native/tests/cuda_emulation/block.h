@@ -49,13 +49,18 @@ namespace cuda_emulation {
 /* Problems found in emulated blocks (each also printed to stderr). */
 static int errors;
 
+/* "cuda emulation: " and the message, on a line of stderr. */
+static void print_message(const char *format, va_list args) {
+    fprintf(stderr, "cuda emulation: ");
+    vfprintf(stderr, format, args);
+    fprintf(stderr, "\n");
+}
+
 static void report(const char *format, ...) __attribute__((format(printf, 1, 2)));
 static void report(const char *format, ...) {
     va_list args;
     va_start(args, format);
-    fprintf(stderr, "cuda emulation: ");
-    vfprintf(stderr, format, args);
-    fprintf(stderr, "\n");
+    print_message(format, args);
     va_end(args);
     errors++;
 }

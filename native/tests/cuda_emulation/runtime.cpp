@@ -47,9 +47,7 @@ cudaError_t fail(cudaError_t error, const char *format, ...) __attribute__((form
 cudaError_t fail(cudaError_t error, const char *format, ...) {
     va_list args;
     va_start(args, format);
-    fprintf(stderr, "cuda emulation: ");
-    vfprintf(stderr, format, args);
-    fprintf(stderr, "\n");
+    cuda_emulation::print_message(format, args);
     va_end(args);
     last = error;
     return error;
