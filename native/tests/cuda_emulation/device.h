@@ -147,22 +147,13 @@ static inline cudaError_t cudaFuncSetAttribute(T *kernel, cudaFuncAttribute attr
 static inline void __syncthreads(void) { cuda_emulation::block_barrier(); }
 static inline void __syncwarp(unsigned mask = 0xffffffffu) { cuda_emulation::warp_barrier(mask); }
 
-/* Shuffles within segments of `width` lanes: a source outside the caller's segment gives the
- * caller's own value (xor, down), as on the GPU. */
+/* Within segments of `width` lanes: a source outside the caller's segment gives the caller's own
+ * value, as on the GPU. (Only what native/cuda uses is here; a kernel that needs another device
+ * function fails to compile into this library, naming it.) */
 template <typename T>
 static inline T __shfl_xor_sync(unsigned mask, T value, int lane_mask, int width = 32) {
     const int lane = cuda_emulation::lane(), from = lane ^ lane_mask;
     return cuda_emulation::shuffle_from(value, from / width == lane / width ? from : lane, mask);
-}
-template <typename T>
-static inline T __shfl_down_sync(unsigned mask, T value, unsigned delta, int width = 32) {
-    const int lane = cuda_emulation::lane(), from = lane + (int)delta;
-    return cuda_emulation::shuffle_from(value, from / width == lane / width ? from : lane, mask);
-}
-template <typename T>
-static inline T __shfl_sync(unsigned mask, T value, int source_lane, int width = 32) {
-    const int lane = cuda_emulation::lane();
-    return cuda_emulation::shuffle_from(value, lane / width * width + (source_lane & (width - 1)), mask);
 }
 
 /* One emulated thread runs at a time: plain read-modify-writes are atomic. */
@@ -178,8 +169,5 @@ using std::isinf;
 using std::isnan;
 
 static inline unsigned __umulhi(unsigned a, unsigned b) { return (unsigned)(((uint64_t)a * b) >> 32); }
-static inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
-static inline double rsqrt(double x) { return 1.0 / sqrt(x); }
-static inline float __fdividef(float a, float b) { return a / b; }
 
 #endif
