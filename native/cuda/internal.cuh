@@ -22,6 +22,10 @@
 
 #include "mma.cuh" /* ambient_cuda_precision */
 
+static_assert(AMBIENT_MATMUL_FP32 == (int)AMBIENT_PRECISION_FP32 && AMBIENT_MATMUL_TF32 == (int)AMBIENT_PRECISION_TF32 &&
+                  AMBIENT_MATMUL_BF16 == (int)AMBIENT_PRECISION_BF16,
+              "the library's precisions are the ones ambient.h names");
+
 /* Records a printf-style message for ambient_last_error() and returns status. */
 int ambient_cuda_fail(int status, const char *format, ...) __attribute__((format(printf, 2, 3)));
 

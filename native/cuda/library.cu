@@ -79,9 +79,7 @@ int ambient_matmul_precision(int32_t *precision) {
     ambient_cuda_context ctx;
     int status = ambient_cuda_begin(__func__, &ctx);
     if (status) return status;
-    *precision = ctx.precision == AMBIENT_MATMUL_BF16   ? AMBIENT_PRECISION_BF16
-                 : ctx.precision == AMBIENT_MATMUL_TF32 ? AMBIENT_PRECISION_TF32
-                                                        : AMBIENT_PRECISION_FP32;
+    *precision = ctx.precision;
     return AMBIENT_STATUS_OK;
 }
 

@@ -54,8 +54,11 @@
 #define AMBIENT_UNROLL
 #endif
 
-/* The precisions of matrix products (AMBIENT_CUDA_MATMUL); fp32 runs the SIMT kernels. */
-enum ambient_cuda_precision { AMBIENT_MATMUL_BF16 = 0, AMBIENT_MATMUL_TF32 = 1, AMBIENT_MATMUL_FP32 = 2 };
+/* The precisions of matrix products (AMBIENT_CUDA_MATMUL); fp32 runs the SIMT kernels. The values
+ * are ambient.h's AMBIENT_PRECISION_* (internal.cuh checks), which ambient_matmul_precision
+ * answers; this header does not include ambient.h, whose functions must be declared under the
+ * library's visibility rule first. */
+enum ambient_cuda_precision { AMBIENT_MATMUL_FP32 = 0, AMBIENT_MATMUL_TF32 = 1, AMBIENT_MATMUL_BF16 = 2 };
 
 /* ---- Fragment layouts (PTX ISA, mma.sync fragments; groupID = lane / 4, tig = lane % 4) ---- */
 

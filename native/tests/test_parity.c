@@ -169,13 +169,13 @@ static float *device_copy(const float *host, int64_t count) {
 static double worst_error(const float *got, const float *want, int64_t n, double floor) {
     double ss = 0;
     for (int64_t i = 0; i < n; i++) ss += isfinite(want[i]) ? (double)want[i] * want[i] : 0.0;
-    double rms = (n > 0 ? sqrt(ss / (double)n) : 0) + floor, worst = 0;
+    double scale = (n > 0 ? sqrt(ss / (double)n) : 0) + floor, worst = 0; /* rms(b) + floor */
     for (int64_t i = 0; i < n; i++) {
         if (isnan(want[i]) || isnan(got[i])) {
             if (isnan(want[i]) != isnan(got[i])) return INFINITY;
             continue;
         }
-        double err = fabs((double)got[i] - want[i]), denom = fabs((double)want[i]) + rms;
+        double err = fabs((double)got[i] - want[i]), denom = fabs((double)want[i]) + scale;
         double e = denom > 0 ? err / denom : (err > 0 ? INFINITY : 0);
         if (e > worst) worst = e;
     }
