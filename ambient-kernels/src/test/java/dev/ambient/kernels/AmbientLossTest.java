@@ -162,13 +162,16 @@ class AmbientLossTest {
     }
 
     /**
-     * Each sample's bound on the loss's error. The loss l e^-u + u sum(m) is a float32 sum over a whole sample, so its
-     * rounding grows with the sample's size (3x the elementwise rtol; one case landed at 1.1e-5), and is relative to the
-     * sizes of its two terms, not to their sum, which cancels when u is negative (a loss of 0.0031 from terms near 1 once
-     * missed 3e-5 of itself). Each residual's rounding (see residualRounding) adds 2 |res| delta + delta^2 to its square.
+     * Each sample's bounds on the errors of its loss l e^-u + u sum(m) and of its grad_logvar scale (sum(m) - l e^-u).
+     * Both are float32 sums over a whole sample, so their rounding grows with the sample's size (the caller passes 3x the
+     * elementwise rtol; one case landed at 1.1e-5), and it is relative to the sizes of the two terms, not to their sum,
+     * which cancels (a loss of 0.0031 from terms near 1 once missed 3e-5 of itself). Each residual's rounding (see
+     * residualRounding) adds 2 |res| delta + delta^2 to its square.
      */
-    static double[] lossRounding(Problem p, double rtol) {
-        double[] bound = new double[p.n];
+    record SampleBounds(double[] loss, double[] gradLogvar) {}
+
+    static SampleBounds sampleRounding(Problem p, double rtol) {
+        double[] loss = new double[p.n], gradLogvar = new double[p.n];
         for (int i = 0; i < p.n; i++) {
             double st2 = (double) p.st[i] * p.st[i], r = (double) p.stn[i] * p.stn[i] / st2;
             double w = (st2 + p.sigmaData * p.sigmaData) / (st2 * p.sigmaData * p.sigmaData) / ((1 - r) * (1 - r));
@@ -181,9 +184,11 @@ class AmbientLossTest {
                 squaresRounding += p.m(e) * (2 * Math.abs(res) * delta + delta * delta);
                 msum += p.m(e);
             }
-            bound[i] = rtol * (w * squares * inv + Math.abs(u) * msum) + w * squaresRounding * inv + 1e-30;
+            double weighted = w * squares * inv, weightedRounding = w * squaresRounding * inv;
+            loss[i] = rtol * (weighted + Math.abs(u) * msum) + weightedRounding + 1e-30;
+            gradLogvar[i] = p.scale * (rtol * (weighted + msum) + weightedRounding) + 1e-30;
         }
-        return bound;
+        return new SampleBounds(loss, gradLogvar);
     }
 
     static final class Problem {
@@ -312,12 +317,13 @@ class AmbientLossTest {
             AmbientLoss.loss(x0, xt, xtn, st, stn, lv, mask, (float) p.sigmaData, (float) p.scale, loss, grad, glv);
             double rtol = c.near() ? 1e-4 : 1e-5;
             float[] gotLoss = loss.toArray(), gotGrad = grad.toArray();
-            double[] lossBound = lossRounding(p, 3 * rtol);
-            TestSupport.assertClose("loss", wantLoss, gotLoss, i -> lossBound[i], "3 rtol of its terms' sizes, plus the residuals' rounding");
+            SampleBounds bounds = sampleRounding(p, 3 * rtol);
+            String perSample = "3 rtol of its terms' sizes, plus the residuals' rounding";
+            TestSupport.assertClose("loss", wantLoss, gotLoss, i -> bounds.loss()[i], perSample);
             TestSupport.assertClose("grad_x0", wantGrad, gotGrad, Math.max(1e-6 * maxAbs(wantGrad), residualRounding(p, n)) + 1e-30,
                     rtol);
             float[] gotGlv = glv == null ? null : glv.toArray();
-            if (glv != null) TestSupport.assertClose("grad_logvar", wantGlv, gotGlv, 1e-6 * maxAbs(wantLoss) + 1e-6 * p.scale * size, rtol);
+            if (glv != null) TestSupport.assertClose("grad_logvar", wantGlv, gotGlv, i -> bounds.gradLogvar()[i], perSample);
             if (c.mask() == 2) {
                 // (0 or -0: the sign of m * residual)
                 for (float v : gotLoss) assertTrue(v == 0f, "an all-zero mask gives loss 0, not " + v);
