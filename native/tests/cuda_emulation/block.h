@@ -21,9 +21,12 @@
  * the block's shared memory or read a tile row's padding, and shuffles from lanes that do not
  * exist. Warps run one at a time as far as they can, so a missing block barrier shows as poison
  * or a wrong tile (removing any one block barrier of mma_block_tile or of attention_mma.cuh
- * makes test_cuda_mma or test_cuda_attention fail). A missing __syncwarp before a warp reads
- * what its own lanes stored does not show: every emulated warp instruction is itself a barrier
- * of the warp.
+ * makes test_cuda_mma or test_cuda_attention fail). Within a warp, lanes run one at a time too,
+ * in the block's warp order, and ldmatrix reads each row when the lane that gives its address
+ * arrives, not when the whole warp has: so a missing __syncwarp between lanes' stores and the
+ * ldmatrix or the loads that read them shows as poison or a stale tile. Other warp
+ * instructions (shuffles, mma) order the lanes as the GPU does not promise to order their
+ * memory, so a __syncwarp missing next to one of them does not show.
  *
  * Build with AMBIENT_MMA_EMULATION defined (it declares the hooks in mma.cuh); include in one
  * source file per program.
@@ -186,6 +189,8 @@ struct thread {
     uint64_t value, result;
     int source_lane;
     const uint32_t *address;
+    uint32_t row[4]; /* ldmatrix: the row at `address`, read when this lane arrived */
+    bool row_ok;     /* ... and whether the address was a valid row */
     uint32_t *regs;
     const uint32_t *a, *b;
     float *d;
@@ -270,20 +275,12 @@ static bool perform(int w, unsigned taking_part) {
         for (int l = 0; l < 32; l++)
             for (int q = 0; q < 4; q++) {
                 const int from = 8 * q + l / 4;
-                const uint32_t *address = lanes[from].address;
-                bool ok = ((uintptr_t)address & 15) == 0;
-                if (running->shared) {
-                    /* the block's shared memory is known (dynamic shared memory, or a test's
-                     * buffer): the row must lie in it, outside a tile row's padding */
-                    const ptrdiff_t word = address - running->shared;
-                    ok = ok && word >= 0 && (size_t)word + 4 <= running->shared_words &&
-                         word % MMA_PITCH_WORDS + 3 < MMA_SLICE_WORDS;
-                }
+                const bool ok = lanes[from].row_ok;
                 if (!ok && l % 4 == 0)
                     report("ldmatrix: row %d of matrix %d (lane %d) at %p is misaligned, outside the block's "
                            "%zu words of shared memory, or in a row's padding",
-                           l / 4, q, from, (const void *)address, running->shared_words);
-                lanes[l].regs[q] = ok ? address[l % 4] : 0x7fc07fc0u;
+                           l / 4, q, from, (const void *)lanes[from].address, running->shared_words);
+                lanes[l].regs[q] = ok ? lanes[from].row[l % 4] : 0x7fc07fc0u;
             }
         break;
     case OP_MMA_BF16:
@@ -362,7 +359,8 @@ static inline uint64_t shuffle(uint64_t value, int source_lane, unsigned mask = 
  * it can (through its warp instructions, up to the block barrier or its end) before the next
  * one starts, in ascending warp order in one block and descending in the next: a warp that
  * reads shared memory another has not yet written, or overwrites what another still has to
- * read, because a block barrier is missing, then reads poison or the wrong tile. Returns 0, or
+ * read, because a block barrier is missing, then reads poison or the wrong tile. The lanes of a
+ * warp take turns in the same order, each as far as its next warp instruction. Returns 0, or
  * -1 after reporting a problem (threads waiting at different barriers or instructions, a bad
  * ldmatrix row or shuffle, a mis-held mma operand). */
 static inline int emulate_thread_block(int threads, const uint32_t *shared, size_t shared_words,
@@ -392,11 +390,13 @@ static inline int emulate_thread_block(int threads, const uint32_t *shared, size
             const int w = descending ? warps - 1 - i : i;
             const int lanes = threads - 32 * w < 32 ? threads - 32 * w : 32;
             for (;;) {
-                for (int l = 0; l < lanes; l++)
+                for (int i = 0; i < lanes; i++) {
+                    const int l = descending ? lanes - 1 - i : i;
                     if (b.threads[32 * w + l].state == RUNNING) {
                         b.current = 32 * w + l;
                         coroutine_switch(b.scheduler, b.threads[32 * w + l].context);
                     }
+                }
                 const int performed = perform_ready(w, lanes);
                 if (performed < 0) failed = true;
                 if (performed <= 0) break;
@@ -439,6 +439,16 @@ float mma_emulated_shfl_xor(float v, int lane_mask) {
 void mma_emulated_ldmatrix_x4(uint32_t (&r)[4], const uint32_t *p) {
     cuda_emulation::thread &t = cuda_emulation::self();
     t.address = p;
+    t.row_ok = ((uintptr_t)p & 15) == 0;
+    if (cuda_emulation::running->shared) {
+        /* the block's shared memory is known (dynamic shared memory, or a test's buffer): the
+         * row must lie in it, outside a tile row's padding */
+        const ptrdiff_t word = p - cuda_emulation::running->shared;
+        t.row_ok = t.row_ok && word >= 0 && (size_t)word + 4 <= cuda_emulation::running->shared_words &&
+                   word % MMA_PITCH_WORDS + 3 < MMA_SLICE_WORDS;
+    }
+    /* read now, before the other lanes arrive: ldmatrix does not order their stores */
+    if (t.row_ok) memcpy(t.row, p, sizeof t.row);
     t.regs = r;
     cuda_emulation::wait_at(cuda_emulation::AT_WARP_BARRIER, cuda_emulation::OP_LDMATRIX);
 }
