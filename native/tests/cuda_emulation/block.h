@@ -390,8 +390,8 @@ static inline int emulate_thread_block(int threads, const uint32_t *shared, size
             const int w = descending ? warps - 1 - i : i;
             const int lanes = threads - 32 * w < 32 ? threads - 32 * w : 32;
             for (;;) {
-                for (int i = 0; i < lanes; i++) {
-                    const int l = descending ? lanes - 1 - i : i;
+                for (int turn = 0; turn < lanes; turn++) {
+                    const int l = descending ? lanes - 1 - turn : turn;
                     if (b.threads[32 * w + l].state == RUNNING) {
                         b.current = 32 * w + l;
                         coroutine_switch(b.scheduler, b.threads[32 * w + l].context);

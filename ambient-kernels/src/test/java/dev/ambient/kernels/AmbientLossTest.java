@@ -153,12 +153,14 @@ class AmbientLossTest {
             double st2 = (double) p.st[i] * p.st[i], r = (double) p.stn[i] * p.stn[i] / st2;
             double w = (st2 + p.sigmaData * p.sigmaData) / (st2 * p.sigmaData * p.sigmaData);
             double coefficient = 2 * w * p.scale / (1 - r) * (p.lv == null ? 1 : Math.exp(-p.lv[i]));
-            for (int e = i * size; e < (i + 1) * size; e++) {
-                double terms = Math.abs(p.xt[e]) + Math.abs(p.xtn[e]) + (1 - r) * (Math.abs(p.x0[e]) + Math.abs(p.xt[e]));
-                worst = Math.max(worst, coefficient * terms);
-            }
+            for (int e = i * size; e < (i + 1) * size; e++) worst = Math.max(worst, coefficient * residualError(p, r, e));
         }
-        return 4 * 0x1p-24 * worst;
+        return worst;
+    }
+
+    /** A few ulps of the terms of element e's residual: what float32 rounding can cost the residual itself. */
+    static double residualError(Problem p, double r, int e) {
+        return 4 * 0x1p-24 * (Math.abs(p.xt[e]) + Math.abs(p.xtn[e]) + (1 - r) * (Math.abs(p.x0[e]) + Math.abs(p.xt[e])));
     }
 
     /**
@@ -166,7 +168,7 @@ class AmbientLossTest {
      * Both are float32 sums over a whole sample, so their rounding grows with the sample's size (the caller passes 3x the
      * elementwise rtol; one case landed at 1.1e-5), and it is relative to the sizes of the two terms, not to their sum,
      * which cancels (a loss of 0.0031 from terms near 1 once missed 3e-5 of itself). Each residual's rounding (see
-     * residualRounding) adds 2 |res| delta + delta^2 to its square.
+     * residualError) adds 2 |res| delta + delta^2 to its square.
      */
     record SampleBounds(double[] loss, double[] gradLogvar) {}
 
@@ -179,7 +181,7 @@ class AmbientLossTest {
             double squares = 0, squaresRounding = 0, msum = 0;
             for (int e = i * p.size; e < (i + 1) * p.size; e++) {
                 double res = r * p.xt[e] + (1 - r) * p.x0[e] - p.xtn[e];
-                double delta = 4 * 0x1p-24 * (Math.abs(p.xt[e]) + Math.abs(p.xtn[e]) + (1 - r) * (Math.abs(p.x0[e]) + Math.abs(p.xt[e])));
+                double delta = residualError(p, r, e);
                 squares += p.m(e) * res * res;
                 squaresRounding += p.m(e) * (2 * Math.abs(res) * delta + delta * delta);
                 msum += p.m(e);
